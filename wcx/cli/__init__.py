@@ -1,0 +1,16 @@
+"""The `wcx` command line: one typer app, sub-commands in their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from wcx.cli import bench, demo
+
+app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
+app.command("demo")(demo.demo)
+app.add_typer(bench.app, name="bench")
+
+
+def main() -> None:
+    """Entry point of the `wcx` console script."""
+    app()

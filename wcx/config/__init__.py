@@ -1,0 +1,1 @@
+"""Configuration: reference data files (and, later, settings from env / .env / secret files)."""

@@ -1,0 +1,113 @@
+"""The fast order book: price levels in a sorted list, FIFO queues with lazy removal."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from sortedcontainers import SortedList
+
+from wcx.engine.orders import Order
+
+
+class Level:
+    """All open orders at one price, in time priority."""
+
+    __slots__ = ("live", "orders", "price", "total")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.orders: deque[Order] = deque()
+        self.total = 0  # open quantity of the live orders
+        self.live = 0
+
+    def live_orders(self) -> Iterator[Order]:
+        """The live orders in priority order."""
+        return (order for order in self.orders if order.is_open)
+
+
+class BookSide:
+    """One side of a book. Keys are sorted so that index 0 is always the best price."""
+
+    __slots__ = ("is_bid", "keys", "levels")
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self.levels: dict[int, Level] = {}
+        self.keys = SortedList()
+
+    def best(self) -> Level | None:
+        """The best level, or None when the side is empty."""
+        if not self.keys:
+            return None
+        key: int = self.keys[0]
+        return self.levels[-key if self.is_bid else key]
+
+    def add(self, order: Order) -> None:
+        """Append an order at the back of its price level."""
+        level = self.levels.get(order.price)
+        if level is None:
+            level = self.levels[order.price] = Level(order.price)
+            self.keys.add(-order.price if self.is_bid else order.price)
+        level.orders.append(order)
+        level.total += order.remaining
+        level.live += 1
+
+    def reduce(self, order: Order, quantity: int) -> None:
+        """An order in the book lost `quantity` of its remainder (fill or amend down)."""
+        self.levels[order.price].total -= quantity
+
+    def remove(self, order: Order) -> None:
+        """Take an open order out (cancel, full fill, or amend that loses priority)."""
+        level = self.levels[order.price]
+        level.total -= order.remaining
+        level.live -= 1
+        order.is_open = False
+        if level.live == 0:
+            del self.levels[order.price]
+            self.keys.remove(-order.price if self.is_bid else order.price)
+        elif level.orders[0] is order:
+            level.orders.popleft()
+        elif len(level.orders) > 2 * level.live + 32:
+            # Cancelled orders are skipped lazily; compact when they dominate the queue.
+            level.orders = deque(level.live_orders())
+
+    def iter_levels(self) -> Iterator[Level]:
+        """Levels from best to worst."""
+        levels = self.levels
+        if self.is_bid:
+            return (levels[-key] for key in self.keys)
+        return (levels[key] for key in self.keys)
+
+    def depth(self, limit: int) -> list[tuple[int, int]]:
+        """(price, open quantity) of the best `limit` levels."""
+        out: list[tuple[int, int]] = []
+        for level in self.iter_levels():
+            if len(out) == limit:
+                break
+            out.append((level.price, level.total))
+        return out
+
+
+class OrderBook:
+    """Bids and asks of one market."""
+
+    __slots__ = ("asks", "bids")
+
+    def __init__(self) -> None:
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+
+    def side(self, is_buy: bool) -> BookSide:
+        """The side an order of this direction rests on."""
+        return self.bids if is_buy else self.asks
+
+    def opposite(self, is_buy: bool) -> BookSide:
+        """The side an order of this direction trades against."""
+        return self.asks if is_buy else self.bids
+
+    def orders(self) -> Iterator[Order]:
+        """Every resting order, bids then asks, each best price first and in time priority."""
+        for side in (self.bids, self.asks):
+            for level in side.iter_levels():
+                yield from level.live_orders()

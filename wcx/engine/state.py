@@ -1,0 +1,128 @@
+"""Everything the engine knows: assets, markets, accounts, open orders, references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wcx.engine.book import OrderBook
+from wcx.engine.commands import MarketStatus
+from wcx.engine.orders import Order
+
+FEE_ACCOUNT = -1
+"""System account collecting fee income, per asset."""
+OMNIBUS_ACCOUNT = -2
+"""System account deposits come from and withdrawals go to; its balance mirrors the outside world."""
+ADJUSTMENT_ACCOUNT = -3
+"""System account on the other side of admin balance adjustments."""
+SYSTEM_ACCOUNTS = (FEE_ACCOUNT, OMNIBUS_ACCOUNT, ADJUSTMENT_ACCOUNT)
+
+
+class Account:
+    """Balances of one account: `available` and `held` minor units per asset."""
+
+    __slots__ = ("available", "client_ids", "held", "id", "orders")
+
+    def __init__(self, account_id: int) -> None:
+        self.id = account_id
+        self.available: dict[str, int] = {}
+        self.held: dict[str, int] = {}
+        self.orders: dict[int, Order] = {}
+        self.client_ids: dict[str, Order] = {}
+
+
+class Market:
+    """A market's specification, status and book."""
+
+    __slots__ = (
+        "base",
+        "base_unit",
+        "book",
+        "lot_step",
+        "max_quantity",
+        "min_notional",
+        "min_quantity",
+        "quote",
+        "status",
+        "symbol",
+        "tick_size",
+    )
+
+    def __init__(
+        self,
+        symbol: str,
+        base: str,
+        quote: str,
+        base_scale: int,
+        tick_size: int,
+        lot_step: int,
+        min_quantity: int,
+        max_quantity: int,
+        min_notional: int,
+        status: MarketStatus,
+    ) -> None:
+        self.symbol = symbol
+        self.base = base
+        self.quote = quote
+        self.base_unit: int = 10**base_scale
+        self.tick_size = tick_size
+        self.lot_step = lot_step
+        self.min_quantity = min_quantity
+        self.max_quantity = max_quantity
+        self.min_notional = min_notional
+        self.status = status
+        self.book = OrderBook()
+
+    def notional(self, price: int, quantity: int) -> int:
+        """Quote minor units of `quantity` at `price` (exact by the tick × step rule)."""
+        return price * quantity // self.base_unit
+
+
+@dataclass(slots=True)
+class Withdrawal:
+    """A pending withdrawal's held funds."""
+
+    account: int
+    asset: str
+    amount: int
+    fee: int
+
+
+@dataclass(slots=True)
+class EngineState:
+    """The whole deterministic state. Only the engine's handlers mutate it."""
+
+    assets: dict[str, int] = field(default_factory=dict)
+    markets: dict[str, Market] = field(default_factory=dict)
+    accounts: dict[int, Account] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    default_fees: tuple[int, int] = (0, 0)
+    fee_overrides: dict[int, tuple[int, int]] = field(default_factory=dict)
+    deposit_refs: set[str] = field(default_factory=set)
+    adjustment_refs: set[str] = field(default_factory=set)
+    withdrawal_ids: set[str] = field(default_factory=set)
+    withdrawals: dict[str, Withdrawal] = field(default_factory=dict)
+    next_order_id: int = 1
+    next_trade_id: int = 1
+    last_seq: int = 0
+
+    def __post_init__(self) -> None:
+        for account_id in SYSTEM_ACCOUNTS:
+            self.account(account_id)
+
+    def account(self, account_id: int) -> Account:
+        """The account with this id, created empty on first use."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = self.accounts[account_id] = Account(account_id)
+        return account
+
+    def fees_for(self, account_id: int) -> tuple[int, int]:
+        """(maker_bps, taker_bps) that apply to an account."""
+        return self.fee_overrides.get(account_id, self.default_fees)
+
+    def balance(self, account_id: int, asset: str) -> tuple[int, int]:
+        """(available, held) of an account in one asset."""
+        account = self.accounts.get(account_id)
+        if account is None:
+            return 0, 0
+        return account.available.get(asset, 0), account.held.get(asset, 0)

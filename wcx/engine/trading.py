@@ -1,0 +1,544 @@
+"""Order entry, pre-trade risk, matching, cancels and amends."""
+
+from __future__ import annotations
+
+from wcx.engine.book import BookSide
+from wcx.engine.codes import CancelReason, ExpireReason, Reject
+from wcx.engine.commands import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    MarketStatus,
+    OrderType,
+    PlaceOrder,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from wcx.engine.events import (
+    Event,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+from wcx.engine.orders import BPS, Order
+from wcx.engine.state import FEE_ACCOUNT, Account, EngineState, Market
+
+MAX_CLIENT_ORDER_ID = 64
+_TRADING = MarketStatus.TRADING
+_LIMIT = OrderType.LIMIT
+_GTC = TimeInForce.GTC
+_CANCEL_TAKER = SelfTradePrevention.CANCEL_TAKER
+_CANCEL_MAKER = SelfTradePrevention.CANCEL_MAKER
+
+
+def _status_reject(status: MarketStatus) -> Reject:
+    return Reject.MARKET_HALTED if status is MarketStatus.HALTED else Reject.MARKET_CANCEL_ONLY
+
+
+def _check_quantity(market: Market, quantity: int) -> Reject | None:
+    if quantity <= 0:
+        return Reject.INVALID_QUANTITY
+    if quantity % market.lot_step:
+        return Reject.BAD_STEP
+    if quantity < market.min_quantity:
+        return Reject.BELOW_MIN_QUANTITY
+    if quantity > market.max_quantity:
+        return Reject.ABOVE_MAX_QUANTITY
+    return None
+
+
+def _check_price(market: Market, price: int) -> Reject | None:
+    if price <= 0:
+        return Reject.INVALID_PRICE
+    if price % market.tick_size:
+        return Reject.BAD_TICK
+    return None
+
+
+def _check_limit(market: Market, price: int, quantity: int) -> Reject | None:
+    code = _check_price(market, price) or _check_quantity(market, quantity)
+    if code is None and market.notional(price, quantity) < market.min_notional:
+        return Reject.BELOW_MIN_NOTIONAL
+    return code
+
+
+def _valid_client_order_id(client_order_id: str) -> bool:
+    return (
+        len(client_order_id) <= MAX_CLIENT_ORDER_ID
+        and client_order_id.isascii()
+        and (client_order_id.isprintable() and " " not in client_order_id)
+    )
+
+
+def _crosses(side: BookSide, is_buy: bool, price: int) -> bool:
+    best = side.best()
+    if best is None or price == 0:
+        return best is not None
+    return best.price <= price if is_buy else best.price >= price
+
+
+def _within(is_buy: bool, level_price: int, bound: int) -> bool:
+    return bound == 0 or (level_price <= bound if is_buy else level_price >= bound)
+
+
+def _fillable(side: BookSide, order: Order, quantity: int) -> bool:
+    """Whether `quantity` can fill now within the price bound, honouring self-trade prevention."""
+    skip_own = order.stp is _CANCEL_MAKER
+    for level in side.iter_levels():
+        if not _within(order.is_buy, level.price, order.price):
+            return False
+        for maker in level.live_orders():
+            if maker.account == order.account:
+                if skip_own:
+                    continue
+                return False
+            quantity -= maker.remaining
+            if quantity <= 0:
+                return True
+    return False
+
+
+def _worst_price_for(side: BookSide, quantity: int, bound: int, is_buy: bool) -> int:
+    """The price of the level where `quantity` would be filled (or the last level within bound)."""
+    price = 0
+    for level in side.iter_levels():
+        if not _within(is_buy, level.price, bound):
+            break
+        price = level.price
+        quantity -= level.total
+        if quantity <= 0:
+            break
+    return price
+
+
+def _quantity_for_quote(side: BookSide, market: Market, quote_amount: int, bound: int) -> int:
+    """Base quantity (whole lots) whose proceeds stay within `quote_amount` when sold down the bids."""
+    quantity = 0
+    step = market.lot_step
+    for level in side.iter_levels():
+        if not _within(False, level.price, bound):
+            break
+        lot_value = market.notional(level.price, step)
+        lots = min(level.total // step, quote_amount // lot_value)
+        quantity += lots * step
+        quote_amount -= lots * lot_value
+        if lots * step < level.total:
+            break
+    return quantity
+
+
+def _release(account: Account, asset: str, amount: int) -> None:
+    if amount:
+        account.held[asset] -= amount
+        account.available[asset] = account.available.get(asset, 0) + amount
+
+
+def _unregister(st: EngineState, order: Order) -> None:
+    del st.orders[order.id]
+    account = st.accounts[order.account]
+    del account.orders[order.id]
+    if order.client_order_id:
+        del account.client_ids[order.client_order_id]
+
+
+def _find(st: EngineState, account_id: int, order_id: int, client_order_id: str) -> Order | Reject:
+    if order_id:
+        order = st.orders.get(order_id)
+        if order is None:
+            return Reject.UNKNOWN_ORDER
+        if order.account != account_id:
+            return Reject.NOT_OWNER
+        return order
+    if client_order_id:
+        account = st.accounts.get(account_id)
+        found = account.client_ids.get(client_order_id) if account else None
+        return found if found is not None else Reject.UNKNOWN_ORDER
+    return Reject.INVALID_ORDER
+
+
+def _cancel(st: EngineState, market: Market, order: Order, reason: CancelReason, seq: int, ts: int) -> Event:
+    """Take a resting order off the book and release its hold."""
+    market.book.side(order.is_buy).remove(order)
+    _release(st.accounts[order.account], market.quote if order.is_buy else market.base, order.hold)
+    order.hold = 0
+    _unregister(st, order)
+    return OrderCancelled(
+        seq, ts, order.id, order.account, order.symbol, order.remaining, reason, order.client_order_id
+    )
+
+
+def _affordable_lots(taker: Order, lot_value: int, max_lots: int) -> int:
+    """Most whole lots a market buy by quote amount can pay for, fee included, from its hold."""
+    budget = taker.hold
+    bps = taker.taker_bps
+
+    def cost(lots: int) -> int:
+        notional = lots * lot_value
+        return notional + -(-(taker.fee_num + notional * bps) // BPS) - taker.fee_paid
+
+    lots = min(max_lots, budget * BPS // (lot_value * (BPS + bps)))
+    while lots < max_lots and cost(lots + 1) <= budget:
+        lots += 1
+    while lots > 0 and cost(lots) > budget:
+        lots -= 1
+    return lots
+
+
+def _trade(
+    st: EngineState, market: Market, side: BookSide, taker: Order, maker: Order, qty: int, seq: int, ts: int
+) -> Event:
+    """Settle one fill between a resting maker and the taker; fees are charged in quote."""
+    price = maker.price
+    base, quote = market.base, market.quote
+    notional = price * qty // market.base_unit
+    maker.remaining -= qty
+    maker.filled += qty
+    if taker.quantity:
+        taker.remaining -= qty
+    taker.filled += qty
+    maker_fee = maker.charge_fee(notional, maker.maker_bps)
+    taker_fee = taker.charge_fee(notional, taker.taker_bps)
+    accounts = st.accounts
+    ma = accounts[maker.account]
+    ta = accounts[taker.account]
+    if taker.is_buy:
+        spent = notional + taker_fee
+        taker.hold -= spent
+        ta.held[quote] -= spent
+        ta.available[base] = ta.available.get(base, 0) + qty
+        maker.hold -= qty
+        ma.held[base] -= qty
+        ma.available[quote] = ma.available.get(quote, 0) + notional - maker_fee
+    else:
+        taker.hold -= qty
+        ta.held[base] -= qty
+        ta.available[quote] = ta.available.get(quote, 0) + notional - taker_fee
+        # A resting buy keeps exactly what its remainder needs; the rest of its hold is released.
+        required = maker.required_hold(market.base_unit)
+        freed = maker.hold - required
+        maker.hold = required
+        ma.held[quote] -= freed
+        ma.available[quote] = ma.available.get(quote, 0) + freed - notional - maker_fee
+        ma.available[base] = ma.available.get(base, 0) + qty
+    fee_income = accounts[FEE_ACCOUNT].available
+    fee_income[quote] = fee_income.get(quote, 0) + maker_fee + taker_fee
+    side.levels[price].total -= qty
+    if maker.remaining == 0:
+        side.remove(maker)
+        _unregister(st, maker)
+    trade_id = st.next_trade_id
+    st.next_trade_id = trade_id + 1
+    return OrderFilled(
+        seq,
+        ts,
+        trade_id,
+        market.symbol,
+        price,
+        qty,
+        notional,
+        Side.BUY if taker.is_buy else Side.SELL,
+        maker.id,
+        maker.account,
+        maker_fee,
+        maker.remaining,
+        taker.id,
+        taker.account,
+        taker_fee,
+        taker.remaining,
+    )
+
+
+def _match(st: EngineState, market: Market, taker: Order, seq: int, ts: int, out: list[Event]) -> bool:
+    """Trade the taker against the opposite side; True when self-trade prevention cancelled it."""
+    side = market.book.opposite(taker.is_buy)
+    is_buy = taker.is_buy
+    bound = taker.price
+    by_quote = taker.quantity == 0
+    step = market.lot_step
+    while by_quote or taker.remaining:
+        level = side.best()
+        if level is None:
+            return False
+        price = level.price
+        if bound and (price > bound if is_buy else price < bound):
+            return False
+        lot_value = price * step // market.base_unit
+        orders = level.orders
+        while level.live:
+            maker = orders[0]
+            if not maker.is_open:
+                orders.popleft()
+                continue
+            if maker.account == taker.account:
+                stp = taker.stp
+                if stp is not _CANCEL_TAKER:
+                    out.append(_cancel(st, market, maker, CancelReason.SELF_TRADE, seq, ts))
+                if stp is not _CANCEL_MAKER:
+                    out.append(
+                        OrderCancelled(
+                            seq,
+                            ts,
+                            taker.id,
+                            taker.account,
+                            taker.symbol,
+                            taker.remaining,
+                            CancelReason.SELF_TRADE,
+                            taker.client_order_id,
+                        )
+                    )
+                    return True
+                continue
+            if by_quote:
+                qty = _affordable_lots(taker, lot_value, maker.remaining // step) * step
+                if qty == 0:
+                    return False
+            else:
+                qty = min(maker.remaining, taker.remaining)
+            out.append(_trade(st, market, side, taker, maker, qty, seq, ts))
+            if not by_quote and taker.remaining == 0:
+                return False
+    return False
+
+
+def _finish(
+    st: EngineState, market: Market, order: Order, cancelled: bool, seq: int, ts: int, out: list[Event]
+) -> None:
+    """Rest a GTC limit remainder with exactly the hold it needs, or close the order out."""
+    account = st.accounts[order.account]
+    asset = market.quote if order.is_buy else market.base
+    if not cancelled and order.remaining and order.type is _LIMIT and order.tif is _GTC:
+        required = order.required_hold(market.base_unit)
+        _release(account, asset, order.hold - required)
+        order.hold = required
+        market.book.side(order.is_buy).add(order)
+        return
+    leftover = order.hold
+    _release(account, asset, leftover)
+    order.hold = 0
+    if not cancelled and (order.remaining or (order.quantity == 0 and leftover)):
+        reason = ExpireReason.IOC if order.type is _LIMIT else ExpireReason.MARKET
+        out.append(
+            OrderExpired(
+                seq, ts, order.id, order.account, order.symbol, order.remaining, reason, order.client_order_id
+            )
+        )
+    _unregister(st, order)
+
+
+def _validate_place(st: EngineState, market: Market, cmd: PlaceOrder) -> Reject | None:
+    if cmd.account <= 0:
+        return Reject.INVALID_ACCOUNT
+    if cmd.client_order_id and not _valid_client_order_id(cmd.client_order_id):
+        return Reject.INVALID_CLIENT_ORDER_ID
+    if cmd.type is _LIMIT:
+        if cmd.quote_amount or (cmd.post_only and cmd.tif is not _GTC):
+            return Reject.INVALID_ORDER
+        return _check_limit(market, cmd.price, cmd.quantity)
+    if cmd.post_only or (cmd.quantity > 0) == (cmd.quote_amount > 0):
+        return Reject.INVALID_ORDER
+    if cmd.price and (code := _check_price(market, cmd.price)):
+        return code
+    if cmd.quantity:
+        return _check_quantity(market, cmd.quantity)
+    if cmd.tif is TimeInForce.FOK or cmd.quote_amount < 0:
+        return Reject.INVALID_ORDER
+    if cmd.quote_amount < max(market.min_notional, 1):
+        return Reject.BELOW_MIN_NOTIONAL
+    return None
+
+
+def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[Event]) -> None:
+    """Validate, hold funds, match, and rest or close out a new order."""
+    market = st.markets.get(cmd.symbol)
+    code: Reject | None
+    if market is None:
+        code = Reject.UNKNOWN_MARKET
+    elif market.status is not _TRADING:
+        code = _status_reject(market.status)
+    else:
+        code = _validate_place(st, market, cmd)
+    account = st.accounts.get(cmd.account)
+    if code is None and cmd.client_order_id and account and cmd.client_order_id in account.client_ids:
+        code = Reject.DUPLICATE_CLIENT_ORDER_ID
+    if code is not None or market is None:
+        out.append(
+            OrderRejected(
+                seq, ts, cmd.account, cmd.symbol, code or Reject.UNKNOWN_MARKET, 0, cmd.client_order_id
+            )
+        )
+        return
+    is_buy = cmd.side is Side.BUY
+    maker_bps, taker_bps = st.fees_for(cmd.account)
+    opposite = market.book.opposite(is_buy)
+    order = Order(
+        st.next_order_id,
+        cmd.account,
+        cmd.symbol,
+        is_buy,
+        cmd.type,
+        cmd.tif,
+        cmd.price,
+        cmd.quantity,
+        cmd.client_order_id,
+        cmd.post_only,
+        cmd.stp,
+        maker_bps,
+        taker_bps,
+    )
+    if cmd.type is _LIMIT:
+        if cmd.post_only and _crosses(opposite, is_buy, cmd.price):
+            code = Reject.POST_ONLY_WOULD_CROSS
+        hold = order.required_hold(market.base_unit)
+    elif opposite.best() is None:
+        code = Reject.NO_LIQUIDITY
+    elif is_buy and cmd.quote_amount:
+        hold = cmd.quote_amount
+    elif is_buy:
+        if not order.price:
+            order.price = _worst_price_for(opposite, cmd.quantity, 0, True)
+        hold = order.required_hold(market.base_unit)
+    else:
+        if cmd.quote_amount:
+            order.quantity = order.remaining = _quantity_for_quote(
+                opposite, market, cmd.quote_amount, cmd.price
+            )
+            if order.quantity == 0:
+                code = Reject.NO_LIQUIDITY
+        hold = order.quantity
+    if code is None and cmd.tif is TimeInForce.FOK and not _fillable(opposite, order, order.quantity):
+        code = Reject.FOK_CANNOT_FILL
+    asset = market.quote if is_buy else market.base
+    if code is None and (account is None or account.available.get(asset, 0) < hold):
+        code = Reject.INSUFFICIENT_FUNDS
+    if code is not None or account is None:
+        out.append(
+            OrderRejected(
+                seq, ts, cmd.account, cmd.symbol, code or Reject.INSUFFICIENT_FUNDS, 0, cmd.client_order_id
+            )
+        )
+        return
+    st.next_order_id += 1
+    account.available[asset] -= hold
+    account.held[asset] = account.held.get(asset, 0) + hold
+    order.hold = hold
+    st.orders[order.id] = order
+    account.orders[order.id] = order
+    if cmd.client_order_id:
+        account.client_ids[cmd.client_order_id] = order
+    out.append(
+        OrderAccepted(
+            seq,
+            ts,
+            order.id,
+            cmd.account,
+            cmd.symbol,
+            cmd.side,
+            cmd.type,
+            cmd.tif,
+            cmd.price,
+            order.quantity,
+            cmd.quote_amount,
+            hold,
+            cmd.post_only,
+            cmd.client_order_id,
+            cmd.stp,
+        )
+    )
+    cancelled = _match(st, market, order, seq, ts, out)
+    _finish(st, market, order, cancelled, seq, ts, out)
+
+
+def cancel_order(st: EngineState, seq: int, ts: int, cmd: CancelOrder, out: list[Event]) -> None:
+    """Cancel one open order of the account."""
+    found = _find(st, cmd.account, cmd.order_id, cmd.client_order_id)
+    if isinstance(found, Order):
+        market = st.markets[found.symbol]
+        if market.status is MarketStatus.HALTED:
+            found = Reject.MARKET_HALTED
+        else:
+            reason = CancelReason.ADMIN if cmd.admin else CancelReason.USER
+            out.append(_cancel(st, market, found, reason, seq, ts))
+            return
+    out.append(OrderRejected(seq, ts, cmd.account, "", found, cmd.order_id, cmd.client_order_id))
+
+
+def cancel_all(st: EngineState, seq: int, ts: int, cmd: CancelAll, out: list[Event]) -> None:
+    """Cancel every open order of the account (in one market if given); halted markets keep theirs."""
+    if cmd.symbol and cmd.symbol not in st.markets:
+        out.append(OrderRejected(seq, ts, cmd.account, cmd.symbol, Reject.UNKNOWN_MARKET))
+        return
+    account = st.accounts.get(cmd.account)
+    if account is None:
+        return
+    reason = CancelReason.ADMIN if cmd.admin else CancelReason.CANCEL_ALL
+    for order in list(account.orders.values()):
+        market = st.markets[order.symbol]
+        if (not cmd.symbol or order.symbol == cmd.symbol) and market.status is not MarketStatus.HALTED:
+            out.append(_cancel(st, market, order, reason, seq, ts))
+
+
+def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[Event]) -> None:
+    """Change quantity and/or price: a pure quantity decrease keeps priority, anything else re-queues."""
+    found = _find(st, cmd.account, cmd.order_id, cmd.client_order_id)
+    if isinstance(found, Reject):
+        out.append(OrderRejected(seq, ts, cmd.account, "", found, cmd.order_id, cmd.client_order_id))
+        return
+    order = found
+    market = st.markets[order.symbol]
+    quantity = cmd.quantity or order.quantity
+    price = cmd.price or order.price
+    code: Reject | None
+    if market.status is not _TRADING:
+        code = _status_reject(market.status)
+    elif (quantity, price) == (order.quantity, order.price):
+        code = Reject.NOTHING_TO_AMEND
+    else:
+        code = _check_limit(market, price, quantity)
+    if code is None and quantity <= order.filled:
+        code = Reject.INVALID_QUANTITY
+    account = st.accounts[order.account]
+    asset = market.quote if order.is_buy else market.base
+    side = market.book.side(order.is_buy)
+    keeps_priority = price == order.price and quantity < order.quantity
+    old = (order.price, order.quantity, order.remaining)
+    order.price, order.quantity, order.remaining = price, quantity, quantity - order.filled
+    required = order.required_hold(market.base_unit)
+    if code is None and not keeps_priority:
+        if required - order.hold > account.available.get(asset, 0):
+            code = Reject.INSUFFICIENT_FUNDS
+        elif order.post_only and _crosses(market.book.opposite(order.is_buy), order.is_buy, price):
+            code = Reject.POST_ONLY_WOULD_CROSS
+    if code is not None:
+        order.price, order.quantity, order.remaining = old
+        out.append(OrderRejected(seq, ts, cmd.account, order.symbol, code, order.id, order.client_order_id))
+        return
+    if keeps_priority:
+        side.levels[price].total -= old[2] - order.remaining
+    else:
+        order.price, order.remaining = old[0], old[2]
+        side.remove(order)
+        order.price, order.remaining, order.is_open = price, quantity - order.filled, True
+    account.available[asset] -= required - order.hold
+    account.held[asset] += required - order.hold
+    order.hold = required
+    out.append(
+        OrderAmended(
+            seq,
+            ts,
+            order.id,
+            order.account,
+            order.symbol,
+            price,
+            quantity,
+            order.remaining,
+            keeps_priority,
+            required,
+        )
+    )
+    if not keeps_priority:
+        cancelled = _match(st, market, order, seq, ts, out)
+        _finish(st, market, order, cancelled, seq, ts, out)

@@ -1,0 +1,1 @@
+"""Simulated traders: seeded order flow for the demo, development liquidity and benchmarks."""
