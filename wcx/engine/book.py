@@ -1,11 +1,14 @@
-"""The fast order book: price levels in a sorted list, FIFO queues with lazy removal."""
+"""The fast order book: price levels in a sorted list, FIFO queues with lazy removal.
+
+Level keys live in a plain list kept sorted by C `bisect`, with the best price LAST: activity
+concentrates near the touch, so inserts move few items and removing the best level is a pop.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator
-
-from sortedcontainers import SortedList
 
 from wcx.engine.orders import Order
 
@@ -27,28 +30,31 @@ class Level:
 
 
 class BookSide:
-    """One side of a book. Keys are sorted so that index 0 is always the best price."""
+    """One side of a book. `keys` ascend towards the best price: price for bids, -price for asks."""
 
-    __slots__ = ("is_bid", "keys", "levels")
+    __slots__ = ("is_bid", "keys", "levels", "top")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
         self.levels: dict[int, Level] = {}
-        self.keys = SortedList()
+        self.keys: list[int] = []
+        # The best level is read on every incoming order, so it is cached rather than looked up.
+        self.top: Level | None = None
 
     def best(self) -> Level | None:
         """The best level, or None when the side is empty."""
-        if not self.keys:
-            return None
-        key: int = self.keys[0]
-        return self.levels[-key if self.is_bid else key]
+        return self.top
 
     def add(self, order: Order) -> None:
         """Append an order at the back of its price level."""
-        level = self.levels.get(order.price)
+        price = order.price
+        level = self.levels.get(price)
         if level is None:
-            level = self.levels[order.price] = Level(order.price)
-            self.keys.add(-order.price if self.is_bid else order.price)
+            level = self.levels[price] = Level(price)
+            insort(self.keys, price if self.is_bid else -price)
+            top = self.top
+            if top is None or (price > top.price if self.is_bid else price < top.price):
+                self.top = level
         level.orders.append(order)
         level.total += order.remaining
         level.live += 1
@@ -65,7 +71,12 @@ class BookSide:
         order.is_open = False
         if level.live == 0:
             del self.levels[order.price]
-            self.keys.remove(-order.price if self.is_bid else order.price)
+            keys = self.keys
+            if self.top is level:
+                keys.pop()
+                self.top = self.levels[keys[-1] if self.is_bid else -keys[-1]] if keys else None
+            else:
+                del keys[bisect_left(keys, order.price if self.is_bid else -order.price)]
         elif level.orders[0] is order:
             level.orders.popleft()
         elif len(level.orders) > 2 * level.live + 32:
@@ -76,8 +87,8 @@ class BookSide:
         """Levels from best to worst."""
         levels = self.levels
         if self.is_bid:
-            return (levels[-key] for key in self.keys)
-        return (levels[key] for key in self.keys)
+            return (levels[key] for key in reversed(self.keys))
+        return (levels[-key] for key in reversed(self.keys))
 
     def depth(self, limit: int) -> list[tuple[int, int]]:
         """(price, open quantity) of the best `limit` levels."""

@@ -85,7 +85,8 @@ def encode_state(st: EngineState) -> bytes:
         sorted(st.withdrawal_ids),
         sorted([k, w.account, w.asset, w.amount, w.fee] for k, w in st.withdrawals.items()),
     ]
-    return msgspec.msgpack.encode(doc)
+    # JSON, not msgpack: balances in wei exceed 64 bits and msgspec JSON keeps ints exact at any size.
+    return msgspec.json.encode(doc)
 
 
 def state_hash(st: EngineState) -> str:
@@ -147,7 +148,7 @@ def _restore_order(st: EngineState, market: Market, row: list[Any]) -> None:
 def decode_state(data: bytes) -> EngineState:
     """Rebuild an engine state from `encode_state` bytes."""
     try:
-        doc = msgspec.msgpack.decode(data)
+        doc = msgspec.json.decode(data)
         (
             version,
             last_seq,

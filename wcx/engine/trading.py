@@ -260,7 +260,7 @@ def _match(st: EngineState, market: Market, taker: Order, seq: int, ts: int, out
     by_quote = taker.quantity == 0
     step = market.lot_step
     while by_quote or taker.remaining:
-        level = side.best()
+        level = side.top
         if level is None:
             return False
         price = level.price
@@ -372,8 +372,9 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         )
         return
     is_buy = cmd.side is Side.BUY
-    maker_bps, taker_bps = st.fees_for(cmd.account)
-    opposite = market.book.opposite(is_buy)
+    maker_bps, taker_bps = st.fee_overrides.get(cmd.account, st.default_fees)
+    opposite = market.book.asks if is_buy else market.book.bids
+    top = opposite.top
     order = Order(
         st.next_order_id,
         cmd.account,
@@ -389,11 +390,13 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         maker_bps,
         taker_bps,
     )
+    crosses = top is not None
     if cmd.type is _LIMIT:
-        if cmd.post_only and _crosses(opposite, is_buy, cmd.price):
+        crosses = crosses and _crosses(opposite, is_buy, cmd.price)
+        if cmd.post_only and crosses:
             code = Reject.POST_ONLY_WOULD_CROSS
         hold = order.required_hold(market.base_unit)
-    elif opposite.best() is None:
+    elif top is None:
         code = Reject.NO_LIQUIDITY
     elif is_buy and cmd.quote_amount:
         hold = cmd.quote_amount
@@ -448,7 +451,8 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
             cmd.stp,
         )
     )
-    cancelled = _match(st, market, order, seq, ts, out)
+    # Most limit orders do not cross; skip the matcher for them.
+    cancelled = crosses and _match(st, market, order, seq, ts, out)
     _finish(st, market, order, cancelled, seq, ts, out)
 
 

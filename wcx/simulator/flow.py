@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wcx.config.markets import MarketSpec, ReferenceData
 from wcx.engine import CancelOrder, Command, CreditDeposit, OrderType, PlaceOrder, Side, TimeInForce
+from wcx.primitives import Asset
 
 FUNDING_WHOLE_UNITS = 10_000_000
 
@@ -78,7 +79,9 @@ class OrderFlow:
             offset = rng.randint(0, 10)
             price = self._price(walk, offset if buy else -offset)
         else:
-            return PlaceOrder(account, spec.symbol, side, OrderType.MARKET, TimeInForce.IOC, quantity=quantity)
+            return PlaceOrder(
+                account, spec.symbol, side, OrderType.MARKET, TimeInForce.IOC, quantity=quantity
+            )
         self._next_cid += 1
         cid = f"c{self._next_cid}"
         if len(self._placed) < 100_000:
@@ -89,3 +92,16 @@ class OrderFlow:
         """`count` trading commands."""
         for _ in range(count):
             yield self.next_command()
+
+
+def synthetic_reference_data(markets: int, base: ReferenceData) -> ReferenceData:
+    """`markets` BTC-USDT-shaped markets (M0-USDT, M1-USDT, …) for multi-market benchmarks."""
+    template = base.market("BTC-USDT")
+    quote = next(a for a in base.assets if a.code == template.quote)
+    scale = next(a for a in base.assets if a.code == template.base).scale
+    assets = [quote, *(Asset(f"M{i}", scale) for i in range(markets))]
+    specs = [
+        replace(template, symbol=f"M{i}-{quote.code}", base=f"M{i}", demo_price=template.demo_price + i)
+        for i in range(markets)
+    ]
+    return ReferenceData(tuple(assets), tuple(specs), base.maker_bps, base.taker_bps)
