@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The mypyc-compiled engine: a copy of the package in build/native (pure Python stays the reference).
+NATIVE := build/native/.built
 
-.PHONY: run demo test test-fast lint bench clean
+.PHONY: run demo test lint bench native clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +14,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(NATIVE): $(STAMP) $(wildcard wcx/*.py wcx/*/*.py tests/engine/*.py config/*)
+	scripts/build_native.sh $(BIN)/python
+	touch $(NATIVE)
+
+native: $(NATIVE)
+
+run: demo
+
+demo: $(STAMP)
 	$(BIN)/wcx demo
 
-test: $(STAMP)
+# The whole suite on the pure-Python engine, then the engine tests again on the compiled engine.
+test: $(STAMP) $(NATIVE)
 	$(BIN)/pytest -q
-
-test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	cd build/native && ../../$(BIN)/python -m pytest -q -p no:cacheprovider tests/engine
 
 lint: $(STAMP)
 	$(BIN)/ruff check wcx tests bench
@@ -27,9 +36,10 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict -p wcx.engine -p wcx.primitives
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/wcx bench engine
-	$(BIN)/python bench/engine_vs_peers.py
+	PYTHONPATH=build/native $(BIN)/wcx bench engine
+	PYTHONPATH=build/native $(BIN)/python bench/engine_vs_peers.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

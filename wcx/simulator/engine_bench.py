@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from wcx.bootstrap import setup_commands
+from wcx.bootstrap import setup_commands, tune_gc
 from wcx.config.markets import load_reference_data
 from wcx.engine import Command, Engine
 from wcx.engine import trading as _trading_module
@@ -59,6 +59,7 @@ def prepared_engine(stream: Stream) -> tuple[Engine, int]:
     for command in stream.setup:
         seq += 1
         engine.apply(seq, seq, command)
+    tune_gc()
     return engine, seq
 
 
