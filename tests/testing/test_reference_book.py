@@ -113,12 +113,21 @@ def test_market_sell_by_quote_amount_sells_the_lots_whose_proceeds_fit() -> None
     assert book.order(A, SELL, type=MARKET, quote_amount=89).rejected is Reject.NO_LIQUIDITY
 
 
-def test_market_buy_without_bound_stops_at_the_price_it_was_held_for() -> None:
+def test_market_buy_without_bound_reaches_past_its_own_cancelled_order() -> None:
     book = Book()
     book.order(A, SELL, 100, 10)
     book.order(B, SELL, 110, 10)
     outcome = book.order(A, BUY, type=MARKET, quantity=10, stp=SelfTradePrevention.CANCEL_MAKER)
-    assert (outcome.cancelled, outcome.fills, outcome.expired) == ([1], [], True)
+    assert (outcome.cancelled, outcome.fills, outcome.expired) == ([1], [Fill(2, 110, 10)], False)
+
+
+def test_market_order_stops_at_its_protection_bound() -> None:
+    book = Book()
+    book.order(B, SELL, 100, 10)
+    book.order(B, SELL, 110, 10)
+    outcome = book.order(A, BUY, 100, 20, type=MARKET, tif=TimeInForce.IOC)
+    assert (outcome.fills, outcome.expired) == ([Fill(1, 100, 10)], True)
+    assert book.order(A, BUY, 100, 10, type=MARKET, tif=TimeInForce.FOK).rejected is Reject.FOK_CANNOT_FILL
 
 
 def test_amend_down_keeps_priority_and_anything_else_requeues_and_may_trade() -> None:

@@ -140,9 +140,6 @@ class ReferenceBook:
             quantity = self._quantity_for_proceeds(makers, cmd.quote_amount, bound)
             if quantity == 0:
                 return Outcome(Reject.NO_LIQUIDITY)
-        elif quantity and is_buy and not bound:
-            # The engine holds quote for the price at which the quantity would complete; it never pays more.
-            bound = self._completion_price(makers, quantity)
         taker = _Taker(order_id, cmd.account, is_buy, bound, quantity, cmd.stp)
         if cmd.quote_amount and is_buy:
             taker.budget, taker.taker_bps = cmd.quote_amount, taker_bps
@@ -245,17 +242,6 @@ class ReferenceBook:
                 break
             lots += 1
         return lots * self.lot_step
-
-    @staticmethod
-    def _completion_price(makers: list[Resting], quantity: int) -> int:
-        """Price of the maker at which `quantity` would be complete, or of the last one."""
-        price = 0
-        for maker in makers:
-            price = maker.price
-            quantity -= maker.remaining
-            if quantity <= 0:
-                break
-        return price
 
     @staticmethod
     def _fillable(makers: list[Resting], taker: _Taker) -> bool:
