@@ -57,10 +57,10 @@ class _Market:
     spec: MarketSpec
     base_unit: int
     anchor: int
-    mid: int = 0
-    half_spread: int = 1
-    gap: int = 1
-    move: int = 1
+    mid: int = field(init=False)
+    half_spread: int = field(init=False)
+    gap: int = field(init=False)
+    move: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.mid = self.anchor
@@ -159,13 +159,10 @@ class DemoTraders:
                     order.quantity = order.remaining = event.quantity
                     self._open[account][event.order_id] = order
             elif isinstance(event, OrderAmended):
-                order = self._open.get(event.account, {}).get(event.order_id)
-                if order is not None:
-                    order.price, order.quantity, order.remaining = (
-                        event.price,
-                        event.quantity,
-                        event.remaining,
-                    )
+                amended = self._open.get(event.account, {}).get(event.order_id)
+                if amended is not None:
+                    amended.price, amended.quantity = event.price, event.quantity
+                    amended.remaining = event.remaining
             elif isinstance(event, OrderCancelled | OrderExpired):
                 self._open.get(event.account, {}).pop(event.order_id, None)
             elif isinstance(event, OrderRejected) and event.account in self._open:
@@ -256,23 +253,17 @@ class DemoTraders:
             price = market.price(market.mid + sign * reach)
             return [self._place(taker, market, is_buy, TAKER_SLOT, price, size, tif=TimeInForce.IOC)]
         bound = market.price(market.mid + sign * (reach + market.gap)) if rng.random() < 0.5 else 0
-        if rng.random() < 0.3:
-            notional = market.price(market.mid) * size // market.base_unit
-            return [
-                self._place(
-                    taker,
-                    market,
-                    is_buy,
-                    TAKER_SLOT,
-                    bound,
-                    0,
-                    kind=OrderType.MARKET,
-                    tif=TimeInForce.IOC,
-                    quote_amount=notional,
-                )
-            ]
-        return [
-            self._place(
-                taker, market, is_buy, TAKER_SLOT, bound, size, kind=OrderType.MARKET, tif=TimeInForce.IOC
-            )
-        ]
+        by_quote = rng.random() < 0.3
+        notional = market.price(market.mid) * size // market.base_unit
+        market_order = self._place(
+            taker,
+            market,
+            is_buy,
+            TAKER_SLOT,
+            bound,
+            0 if by_quote else size,
+            kind=OrderType.MARKET,
+            tif=TimeInForce.IOC,
+            quote_amount=notional if by_quote else 0,
+        )
+        return [market_order]
