@@ -83,6 +83,16 @@ class BookSide:
             # Cancelled orders are skipped lazily; compact when they dominate the queue.
             level.orders = deque(level.live_orders())
 
+    def take_out(self, order: Order) -> None:
+        """Remove an order that will be re-queued: unlike `remove`, purge it from its queue now.
+
+        Lazy removal relies on a removed order never reopening; an amend reopens the same object.
+        """
+        orders = self.levels[order.price].orders
+        self.remove(order)
+        if order in orders:
+            orders.remove(order)
+
     def iter_levels(self) -> Iterator[Level]:
         """Levels from best to worst."""
         levels = self.levels

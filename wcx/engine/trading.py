@@ -524,7 +524,7 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
         side.levels[price].total -= old[2] - order.remaining
     else:
         order.price, order.remaining = old[0], old[2]
-        side.remove(order)
+        side.take_out(order)
         order.price, order.remaining, order.is_open = price, quantity - order.filled, True
     account.available[asset] -= required - order.hold
     account.held[asset] += required - order.hold
