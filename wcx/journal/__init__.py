@@ -1,0 +1,35 @@
+"""Durable command journal: framed segmented log with group commit, snapshots, recovery."""
+
+from wcx.journal.codec import (
+    CODEC_VERSION,
+    JournalCorruption,
+    JournalError,
+    Record,
+    UnsupportedVersionError,
+    decode_record,
+    encode_record,
+)
+from wcx.journal.log import DEFAULT_SEGMENT_BYTES, JournalWriter, list_segments, read_records, segment_path
+from wcx.journal.recovery import recover, replay
+from wcx.journal.snapshots import DEFAULT_KEEP, SnapshotWriter, list_snapshots, load_newest_snapshot
+
+__all__ = [
+    "CODEC_VERSION",
+    "DEFAULT_KEEP",
+    "DEFAULT_SEGMENT_BYTES",
+    "JournalCorruption",
+    "JournalError",
+    "JournalWriter",
+    "Record",
+    "SnapshotWriter",
+    "UnsupportedVersionError",
+    "decode_record",
+    "encode_record",
+    "list_segments",
+    "list_snapshots",
+    "load_newest_snapshot",
+    "read_records",
+    "recover",
+    "replay",
+    "segment_path",
+]
