@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from wcx.engine import Command, Engine, Event, OrderType, PlaceOrder, Reject, Side
+from wcx.engine import Command, Engine, Event, PlaceOrder, Reject, Side
 from wcx.engine.events import CommandRejected, OrderAccepted, OrderRejected
 from wcx.engine.state import SYSTEM_ACCOUNTS
 from wcx.primitives import parse_amount
@@ -57,12 +57,9 @@ def kinds(events: list[Event]) -> list[str]:
 class Exchange(EngineHarness):
     """The demo exchange (BTC-USDT, ETH-USDT, ETH-BTC; maker 10 bps, taker 20 bps) with order shorthand."""
 
-    def order(
-        self, account: int, side: Side, price: str = "0", quantity: str = "0", **fields: Any
-    ) -> list[Event]:
+    def order(self, account: int, side: Side, price: str, quantity: str, **fields: Any) -> list[Event]:
         """Place a BTC-USDT order; price in USDT and quantity in BTC as whole-unit strings."""
-        fields.setdefault("symbol", BTC_USDT)
-        command = PlaceOrder(account, side=side, price=usdt(price), quantity=btc(quantity), **fields)
+        command = PlaceOrder(account, BTC_USDT, side, price=usdt(price), quantity=btc(quantity), **fields)
         return self.apply(command)
 
     def buy(self, account: int, price: str, quantity: str, **fields: Any) -> list[Event]:
@@ -72,10 +69,6 @@ class Exchange(EngineHarness):
     def sell(self, account: int, price: str, quantity: str, **fields: Any) -> list[Event]:
         """Place a BTC-USDT limit sell."""
         return self.order(account, Side.SELL, price, quantity, **fields)
-
-    def market(self, account: int, side: Side, **fields: Any) -> list[Event]:
-        """Place a BTC-USDT market order (quantity / quote_amount / price given in minor units)."""
-        return self.apply(PlaceOrder(account, BTC_USDT, side, OrderType.MARKET, **fields))
 
     def rest(self, account: int, side: Side, price: str, quantity: str, **fields: Any) -> int:
         """Fund exactly the order's hold, place a resting limit order, and return its order id."""

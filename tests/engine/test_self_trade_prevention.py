@@ -142,7 +142,7 @@ def test_market_buy_by_quote_meeting_its_own_order_is_cancelled_and_refunded(h: 
     h.rest(A, Side.SELL, "100", "1")
     h.rest(B, Side.SELL, "101", "1")
     h.fund(A, "USDT", usdt("500"))
-    events = h.market(A, Side.BUY, quote_amount=usdt("500"))
+    events = h.apply(PlaceOrder(A, BTC_USDT, Side.BUY, OrderType.MARKET, quote_amount=usdt("500")))
     assert kinds(events) == ["OrderAccepted", "OrderCancelled"]
     assert only(events, OrderCancelled).reason is CancelReason.SELF_TRADE
     assert h.balance(A, "USDT") == (usdt("500"), 0)
