@@ -54,8 +54,8 @@ def test_deposit_is_credited_once_per_reference(h: Exchange) -> None:
         (CreditDeposit(0, "BTC", 1, "r"), Reject.INVALID_ACCOUNT),
         (CreditDeposit(FEE_ACCOUNT, "BTC", 1, "r"), Reject.INVALID_ACCOUNT),
         (CreditDeposit(A, "DOGE", 1, "r"), Reject.UNKNOWN_ASSET),
-        (CreditDeposit(A, "BTC", 1, ""), Reject.INVALID_ORDER),
-        (CreditDeposit(A, "BTC", 1, "r" * (MAX_REFERENCE + 1)), Reject.INVALID_ORDER),
+        (CreditDeposit(A, "BTC", 1, ""), Reject.INVALID_REFERENCE),
+        (CreditDeposit(A, "BTC", 1, "r" * (MAX_REFERENCE + 1)), Reject.INVALID_REFERENCE),
     ],
 )
 def test_invalid_deposits_are_rejected_without_any_effect(
@@ -164,7 +164,7 @@ def test_withdrawal_id_is_never_reused(h: Exchange) -> None:
         (HoldWithdrawal("w", A, "BTC", 1, -1), Reject.INVALID_AMOUNT),
         (HoldWithdrawal("w", 0, "BTC", 1), Reject.INVALID_ACCOUNT),
         (HoldWithdrawal("w", A, "DOGE", 1), Reject.UNKNOWN_ASSET),
-        (HoldWithdrawal("", A, "BTC", 1), Reject.INVALID_ORDER),
+        (HoldWithdrawal("", A, "BTC", 1), Reject.INVALID_REFERENCE),
     ],
 )
 def test_invalid_withdrawals_are_rejected_without_any_effect(
@@ -204,7 +204,7 @@ def test_adjustment_cannot_take_available_below_zero(h: Exchange) -> None:
     [
         (AdjustBalance(A, "USDT", 0, "nothing", "a"), Reject.INVALID_AMOUNT),
         (AdjustBalance(A, "USDT", 1, "", "a"), Reject.INVALID_AMOUNT),
-        (AdjustBalance(A, "USDT", 1, "why", ""), Reject.INVALID_ORDER),
+        (AdjustBalance(A, "USDT", 1, "why", ""), Reject.INVALID_REFERENCE),
         (AdjustBalance(0, "USDT", 1, "why", "a"), Reject.INVALID_ACCOUNT),
         (AdjustBalance(ADJUSTMENT_ACCOUNT, "USDT", 1, "why", "a"), Reject.INVALID_ACCOUNT),
         (AdjustBalance(A, "DOGE", 1, "why", "a"), Reject.UNKNOWN_ASSET),

@@ -57,6 +57,18 @@ def _amount(entry: dict[str, Any], key: str, scale: int, where: str) -> int:
         raise MarketConfigError(f"{where}: {key}: {exc}") from None
 
 
+def _check_filters(spec: MarketSpec, base_scale: int) -> None:
+    """The engine's rules for a market, checked at load time so a bad file fails loudly."""
+    if spec.min_quantity > spec.max_quantity:
+        raise MarketConfigError(f"{spec.symbol}: min_quantity is above max_quantity")
+    if spec.min_quantity % spec.lot_step or spec.max_quantity % spec.lot_step:
+        raise MarketConfigError(f"{spec.symbol}: min/max quantity must be multiples of lot_step")
+    if (spec.tick_size * spec.lot_step) % 10**base_scale:
+        raise MarketConfigError(
+            f"{spec.symbol}: tick_size x lot_step must be a whole number of quote minor units"
+        )
+
+
 def parse_reference_data(doc: dict[str, Any]) -> ReferenceData:
     """Validate a parsed TOML document into reference data."""
     try:
@@ -71,19 +83,19 @@ def parse_reference_data(doc: dict[str, Any]) -> ReferenceData:
         if not valid_symbol(symbol) or base not in scales or quote not in scales:
             raise MarketConfigError(f"market {symbol!r}: bad symbol or unknown asset")
         qs, bs = scales[quote], scales[base]
-        markets.append(
-            MarketSpec(
-                symbol=symbol,
-                base=base,
-                quote=quote,
-                tick_size=_amount(entry, "tick_size", qs, symbol),
-                lot_step=_amount(entry, "lot_step", bs, symbol),
-                min_quantity=_amount(entry, "min_quantity", bs, symbol),
-                max_quantity=_amount(entry, "max_quantity", bs, symbol),
-                min_notional=_amount(entry, "min_notional", qs, symbol),
-                demo_price=_amount(entry, "demo_price", qs, symbol) if "demo_price" in entry else 0,
-            )
+        spec = MarketSpec(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            tick_size=_amount(entry, "tick_size", qs, symbol),
+            lot_step=_amount(entry, "lot_step", bs, symbol),
+            min_quantity=_amount(entry, "min_quantity", bs, symbol),
+            max_quantity=_amount(entry, "max_quantity", bs, symbol),
+            min_notional=_amount(entry, "min_notional", qs, symbol),
+            demo_price=_amount(entry, "demo_price", qs, symbol) if "demo_price" in entry else 0,
         )
+        _check_filters(spec, bs)
+        markets.append(spec)
     fees = doc.get("fees", {})
     return ReferenceData(assets, tuple(markets), int(fees.get("maker_bps", 0)), int(fees.get("taker_bps", 0)))
 

@@ -103,6 +103,9 @@ def set_fee_schedule(st: EngineState, seq: int, ts: int, cmd: SetFeeSchedule, ou
     if not (0 <= cmd.maker_bps <= MAX_FEE_BPS and 0 <= cmd.taker_bps <= MAX_FEE_BPS):
         out.append(CommandRejected(seq, ts, Reject.INVALID_FEE, "fees"))
         return
+    if cmd.account is not None and cmd.account <= 0:
+        out.append(CommandRejected(seq, ts, Reject.INVALID_ACCOUNT, "fees"))
+        return
     if cmd.account is None:
         st.default_fees = (cmd.maker_bps, cmd.taker_bps)
     elif cmd.clear:

@@ -40,6 +40,7 @@ class Reject(StrEnum):
     MARKET_EXISTS = "market_exists"
     INVALID_MARKET_SPEC = "invalid_market_spec"
     INVALID_FEE = "invalid_fee"
+    INVALID_REFERENCE = "invalid_reference"
     DUPLICATE_REFERENCE = "duplicate_reference"
     UNKNOWN_WITHDRAWAL = "unknown_withdrawal"
 

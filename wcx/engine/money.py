@@ -38,7 +38,7 @@ def _reference_error(st: EngineState, account: int, asset: str, reference: str) 
     if asset not in st.assets:
         return Reject.UNKNOWN_ASSET
     if not reference or len(reference) > MAX_REFERENCE:
-        return Reject.INVALID_ORDER
+        return Reject.INVALID_REFERENCE
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wcx.engine.book import BookSide
+from wcx.engine.book import BookSide, Level
 from wcx.engine.codes import CancelReason, ExpireReason, Reject
 from wcx.engine.commands import (
     AmendOrder,
@@ -102,31 +102,38 @@ def _fillable(side: BookSide, order: Order, quantity: int) -> bool:
     return False
 
 
-def _worst_price_for(side: BookSide, quantity: int, bound: int, is_buy: bool) -> int:
-    """The price of the level where `quantity` would be filled (or the last level within bound)."""
+def _tradeable(level: Level, order: Order) -> int:
+    """Quantity at a level this taker can trade; under cancel-maker its own orders are skipped."""
+    if order.stp is not _CANCEL_MAKER:
+        return level.total
+    return level.total - sum(o.remaining for o in level.live_orders() if o.account == order.account)
+
+
+def _worst_price_for(side: BookSide, order: Order) -> int:
+    """The price of the level where the order's quantity would be filled (or the last level)."""
     price = 0
+    quantity = order.quantity
     for level in side.iter_levels():
-        if not _within(is_buy, level.price, bound):
-            break
         price = level.price
-        quantity -= level.total
+        quantity -= _tradeable(level, order)
         if quantity <= 0:
             break
     return price
 
 
-def _quantity_for_quote(side: BookSide, market: Market, quote_amount: int, bound: int) -> int:
+def _quantity_for_quote(side: BookSide, market: Market, order: Order, quote_amount: int) -> int:
     """Base quantity (whole lots) whose proceeds stay within `quote_amount` when sold down the bids."""
     quantity = 0
     step = market.lot_step
     for level in side.iter_levels():
-        if not _within(False, level.price, bound):
+        if not _within(False, level.price, order.price):
             break
+        available = _tradeable(level, order)
         lot_value = market.notional(level.price, step)
-        lots = min(level.total // step, quote_amount // lot_value)
+        lots = min(available // step, quote_amount // lot_value)
         quantity += lots * step
         quote_amount -= lots * lot_value
-        if lots * step < level.total:
+        if lots * step < available:
             break
     return quantity
 
@@ -321,6 +328,13 @@ def _finish(
     order.hold = 0
     if not cancelled and (order.remaining or (order.quantity == 0 and leftover)):
         reason = ExpireReason.IOC if order.type is _LIMIT else ExpireReason.MARKET
+        top = market.book.opposite(order.is_buy).top
+        if (
+            reason is ExpireReason.MARKET
+            and top is not None
+            and not _within(order.is_buy, top.price, order.price)
+        ):
+            reason = ExpireReason.PRICE_BOUND
         out.append(
             OrderExpired(
                 seq, ts, order.id, order.account, order.symbol, order.remaining, reason, order.client_order_id
@@ -402,13 +416,11 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         hold = cmd.quote_amount
     elif is_buy:
         if not order.price:
-            order.price = _worst_price_for(opposite, cmd.quantity, 0, True)
+            order.price = _worst_price_for(opposite, order)
         hold = order.required_hold(market.base_unit)
     else:
         if cmd.quote_amount:
-            order.quantity = order.remaining = _quantity_for_quote(
-                opposite, market, cmd.quote_amount, cmd.price
-            )
+            order.quantity = order.remaining = _quantity_for_quote(opposite, market, order, cmd.quote_amount)
             if order.quantity == 0:
                 code = Reject.NO_LIQUIDITY
         hold = order.quantity

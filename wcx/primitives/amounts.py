@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
 
 MAX_SCALE = 30
+MAX_TEXT = 64
+# Plain ASCII decimals only: no exponent, sign other than a rejected minus, spaces or digit separators.
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 
 
 class AmountError(ValueError):
@@ -17,22 +20,19 @@ class AmountError(ValueError):
 
 def parse_amount(text: str, scale: int, *, allow_zero: bool = False) -> int:
     """Parse a decimal string into minor units, rejecting (never rounding) excess precision."""
-    if not isinstance(text, str) or not text or len(text) > 64:
-        raise AmountError("invalid_amount", "amount must be a decimal string")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise AmountError("invalid_amount", f"not a decimal number: {text!r}") from None
-    if not value.is_finite():
-        raise AmountError("invalid_amount", f"not a finite number: {text!r}")
-    if value < 0:
-        raise AmountError("negative_amount", f"amount must not be negative: {text!r}")
-    if value == 0 and not allow_zero:
-        raise AmountError("zero_amount", "amount must be positive")
-    scaled = value.scaleb(scale)
-    if scaled != scaled.to_integral_value():
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) and len(text) <= MAX_TEXT else None
+    if match is None:
+        raise AmountError("invalid_amount", "amount must be a plain decimal string such as '0.0012'")
+    sign, whole, fraction = match.groups()
+    fraction = (fraction or "").rstrip("0")
+    if len(fraction) > scale:
         raise AmountError("too_precise", f"{text!r} has more than {scale} decimal places")
-    return int(scaled)
+    units = int(whole) * 10**scale + int(fraction.ljust(scale, "0") or "0")
+    if units and sign:
+        raise AmountError("negative_amount", f"amount must not be negative: {text!r}")
+    if units == 0 and not allow_zero:
+        raise AmountError("zero_amount", "amount must be positive")
+    return units
 
 
 def format_amount(units: int, scale: int) -> str:
