@@ -27,7 +27,7 @@ def parse_amount(text: str, scale: int, *, allow_zero: bool = False) -> int:
     fraction = (fraction or "").rstrip("0")
     if len(fraction) > scale:
         raise AmountError("too_precise", f"{text!r} has more than {scale} decimal places")
-    units = int(whole) * 10**scale + int(fraction.ljust(scale, "0") or "0")
+    units: int = int(whole) * 10**scale + int(fraction.ljust(scale, "0") or "0")
     if units and sign:
         raise AmountError("negative_amount", f"amount must not be negative: {text!r}")
     if units == 0 and not allow_zero:
