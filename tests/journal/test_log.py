@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_one_sync_covers_a_whole_append(tmp_path: Path) -> None:
         assert writer.syncs == 1
 
 
-TAILS = {
+TAILS: dict[str, Callable[[bytes], bytes]] = {
     "incomplete frame header": lambda frame: frame[:5],
     "bytes cut short": lambda frame: frame[:-3],
     "bad CRC on the final frame": lambda frame: frame[:-1] + bytes([frame[-1] ^ 1]),
