@@ -65,6 +65,7 @@ class Sequencer:
     build one over an engine and journal and call `await start()` / `await stop()`.
     Snapshots (if a `SnapshotWriter` is given) are taken after the first batch that reaches
     `snapshot_every` commands or `snapshot_interval` seconds since the previous one.
+    `submit`, `submit_many` and the listener methods must be called from the event-loop thread.
     """
 
     def __init__(
