@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from wcx.engine import AmendOrder, CancelOrder, Command, OrderType, PlaceOrder, Reject, Side, TimeInForce
+from wcx.engine import AmendOrder, CancelOrder, Command, OrderType, PlaceOrder, Reject, TimeInForce
 from wcx.engine.events import CommandRejected, OrderCancelled, OrderFilled, OrderRejected
 from wcx.simulator.traders import DemoTraders
 from wcx.testing.harness import EngineHarness
@@ -136,23 +136,3 @@ def test_same_seed_same_commands_and_state() -> None:
 
 def test_other_seed_other_commands() -> None:
     assert drive(seed=11, steps=300).commands != drive(seed=12, steps=300).commands
-
-
-def test_engine_bug_order_amended_to_a_new_price_is_not_matched_at_its_old_level() -> None:
-    """Found by these traders (engine bug, belongs in tests/engine): amending an order that is not at the
-    head of its level to a new price leaves its old queue entry behind, and the re-opened order is then
-    matched from the old level: out of price priority, and through the taker's limit."""
-    harness = EngineHarness()
-    spec = harness.data.market("BTC-USDT")
-    for account in (1, 2):
-        harness.fund(account, spec.quote, 10**12)
-        harness.fund(account, spec.base, 10**10)
-    high, low, quantity = 60_000 * 10**6, 59_000 * 10**6, 10**6
-    for _ in range(3):
-        harness.apply(PlaceOrder(1, spec.symbol, Side.BUY, price=high, quantity=quantity))
-    harness.apply(AmendOrder(1, order_id=2, price=low))
-    events = harness.apply(
-        PlaceOrder(2, spec.symbol, Side.SELL, tif=TimeInForce.IOC, price=high, quantity=3 * quantity)
-    )
-    fills = [(e.maker_order_id, e.price) for e in events if isinstance(e, OrderFilled)]
-    assert fills == [(1, high), (3, high)]
