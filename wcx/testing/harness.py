@@ -36,7 +36,9 @@ class EngineHarness:
 
     def total(self, asset: str) -> int:
         """Σ(available + held) over every account, system ones included: always 0."""
-        return sum(a.available.get(asset, 0) + a.held.get(asset, 0) for a in self.engine.state.accounts.values())
+        return sum(
+            a.available.get(asset, 0) + a.held.get(asset, 0) for a in self.engine.state.accounts.values()
+        )
 
     def replay(self) -> Engine:
         """A fresh engine fed the same log."""
