@@ -12,8 +12,8 @@ mkdir -p "$out"
 cp -r "$root/wcx" "$root/tests" "$root/config" "$root/pyproject.toml" "$out/"
 find "$out" -name __pycache__ -prune -exec rm -rf {} +
 cd "$out"
-modules=(orders.py book.py state.py trading.py money.py admin.py snapshot.py engine.py)
-"$(dirname "$PY")/mypyc" "${modules[@]/#/wcx/engine/}" --pretty > mypyc.log 2>&1 || { cat mypyc.log; exit 1; }
+modules=(engine/orders.py engine/book.py engine/state.py engine/trading.py engine/money.py engine/admin.py engine/snapshot.py engine/engine.py)
+"$(dirname "$PY")/mypyc" "${modules[@]/#/wcx/}" --pretty > mypyc.log 2>&1 || { cat mypyc.log; exit 1; }
 "$PY" - <<'PY'
 import wcx.engine.trading as t
 assert not t.__file__.endswith(".py"), t.__file__
