@@ -28,7 +28,7 @@ demo: $(STAMP)
 # The whole suite on the pure-Python engine, then the engine tests again on the compiled engine.
 test: $(STAMP) $(NATIVE)
 	$(BIN)/pytest -q
-	cd build/native && ../../$(BIN)/python -m pytest -q -p no:cacheprovider tests/engine
+	cd build/native && WCX_REFERENCE_ROOT=$(CURDIR) ../../$(BIN)/python -m pytest -q -p no:cacheprovider tests/engine
 
 lint: $(STAMP)
 	$(BIN)/ruff check wcx tests bench
