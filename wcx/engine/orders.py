@@ -17,7 +17,6 @@ class Order:
 
     __slots__ = (
         "account",
-        "budget",
         "client_order_id",
         "fee_num",
         "fee_paid",
@@ -76,7 +75,6 @@ class Order:
         self.fee_num = 0
         self.fee_paid = 0
         self.hold = 0
-        self.budget = 0  # quote left to spend for a market buy by quote amount
         self.is_open = True
 
     def charge_fee(self, notional: int, bps: int) -> int:

@@ -61,7 +61,7 @@ def _check_price(market: Market, price: int) -> Reject | None:
 
 def _check_limit(market: Market, price: int, quantity: int) -> Reject | None:
     code = _check_price(market, price) or _check_quantity(market, quantity)
-    if code is None and market.notional(price, quantity) < market.min_notional:
+    if code is None and price * quantity // market.base_unit < market.min_notional:
         return Reject.BELOW_MIN_NOTIONAL
     return code
 
@@ -463,7 +463,10 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
             cmd.stp,
         )
     )
-    # Most limit orders do not cross; skip the matcher for them.
+    if not crosses and order.tif is _GTC and order.type is _LIMIT:
+        # The common case: nothing to match, and the hold taken is exactly what resting needs.
+        (market.book.bids if is_buy else market.book.asks).add(order)
+        return
     cancelled = crosses and _match(st, market, order, seq, ts, out)
     _finish(st, market, order, cancelled, seq, ts, out)
 
@@ -491,7 +494,8 @@ def cancel_all(st: EngineState, seq: int, ts: int, cmd: CancelAll, out: list[Eve
     if account is None:
         return
     reason = CancelReason.ADMIN if cmd.admin else CancelReason.CANCEL_ALL
-    for order in list(account.orders.values()):
+    # Order-id order, not dict order: a restored snapshot rebuilds the dicts in book order.
+    for _, order in sorted(account.orders.items()):
         market = st.markets[order.symbol]
         if (not cmd.symbol or order.symbol == cmd.symbol) and market.status is not MarketStatus.HALTED:
             out.append(_cancel(st, market, order, reason, seq, ts))
