@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from wcx.engine.book import BookSide, Level
 from wcx.engine.codes import CancelReason, ExpireReason, Reject
 from wcx.engine.commands import (
@@ -27,12 +29,16 @@ from wcx.engine.events import (
 from wcx.engine.orders import BPS, Order
 from wcx.engine.state import FEE_ACCOUNT, Account, EngineState, Market
 
-MAX_CLIENT_ORDER_ID = 64
-_TRADING = MarketStatus.TRADING
-_LIMIT = OrderType.LIMIT
-_GTC = TimeInForce.GTC
-_CANCEL_TAKER = SelfTradePrevention.CANCEL_TAKER
-_CANCEL_MAKER = SelfTradePrevention.CANCEL_MAKER
+# Final module constants compile to native globals under mypyc (no dict lookup per use).
+MAX_CLIENT_ORDER_ID: Final = 64
+_TRADING: Final = MarketStatus.TRADING
+_LIMIT: Final = OrderType.LIMIT
+_GTC: Final = TimeInForce.GTC
+_FOK: Final = TimeInForce.FOK
+_BUY: Final = Side.BUY
+_SELL: Final = Side.SELL
+_CANCEL_TAKER: Final = SelfTradePrevention.CANCEL_TAKER
+_CANCEL_MAKER: Final = SelfTradePrevention.CANCEL_MAKER
 
 
 def _status_reject(status: MarketStatus) -> Reject:
@@ -247,7 +253,7 @@ def _trade(
         price,
         qty,
         notional,
-        Side.BUY if taker.is_buy else Side.SELL,
+        _BUY if taker.is_buy else _SELL,
         maker.id,
         maker.account,
         maker_fee,
@@ -358,7 +364,7 @@ def _validate_place(st: EngineState, market: Market, cmd: PlaceOrder) -> Reject 
         return code
     if cmd.quantity:
         return _check_quantity(market, cmd.quantity)
-    if cmd.tif is TimeInForce.FOK or cmd.quote_amount < 0:
+    if cmd.tif is _FOK or cmd.quote_amount < 0:
         return Reject.INVALID_ORDER
     if cmd.quote_amount < max(market.min_notional, 1):
         return Reject.BELOW_MIN_NOTIONAL
@@ -367,7 +373,9 @@ def _validate_place(st: EngineState, market: Market, cmd: PlaceOrder) -> Reject 
 
 def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[Event]) -> None:
     """Validate, hold funds, match, and rest or close out a new order."""
-    market = st.markets.get(cmd.symbol)
+    # Each field is read once: attribute access on a command struct is not free on the hot path.
+    account_id, symbol, cid = cmd.account, cmd.symbol, cmd.client_order_id
+    market = st.markets.get(symbol)
     code: Reject | None
     if market is None:
         code = Reject.UNKNOWN_MARKET
@@ -375,97 +383,94 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         code = _status_reject(market.status)
     else:
         code = _validate_place(st, market, cmd)
-    account = st.accounts.get(cmd.account)
-    if code is None and cmd.client_order_id and account and cmd.client_order_id in account.client_ids:
+    account = st.accounts.get(account_id)
+    if code is None and cid and account and cid in account.client_ids:
         code = Reject.DUPLICATE_CLIENT_ORDER_ID
     if code is not None or market is None:
-        out.append(
-            OrderRejected(
-                seq, ts, cmd.account, cmd.symbol, code or Reject.UNKNOWN_MARKET, 0, cmd.client_order_id
-            )
-        )
+        out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.UNKNOWN_MARKET, 0, cid))
         return
-    is_buy = cmd.side is Side.BUY
-    maker_bps, taker_bps = st.fee_overrides.get(cmd.account, st.default_fees)
-    opposite = market.book.asks if is_buy else market.book.bids
+    side, order_type, tif, price = cmd.side, cmd.type, cmd.tif, cmd.price
+    quantity, quote_amount, post_only = cmd.quantity, cmd.quote_amount, cmd.post_only
+    is_buy = side is _BUY
+    maker_bps, taker_bps = st.fee_overrides.get(account_id, st.default_fees)
+    book = market.book
+    opposite = book.asks if is_buy else book.bids
     top = opposite.top
     order = Order(
         st.next_order_id,
-        cmd.account,
-        cmd.symbol,
+        account_id,
+        symbol,
         is_buy,
-        cmd.type,
-        cmd.tif,
-        cmd.price,
-        cmd.quantity,
-        cmd.client_order_id,
-        cmd.post_only,
+        order_type,
+        tif,
+        price,
+        quantity,
+        cid,
+        post_only,
         cmd.stp,
         maker_bps,
         taker_bps,
     )
     crosses = top is not None
-    if cmd.type is _LIMIT:
-        crosses = crosses and _crosses(opposite, is_buy, cmd.price)
-        if cmd.post_only and crosses:
+    if order_type is _LIMIT:
+        crosses = crosses and _crosses(opposite, is_buy, price)
+        if post_only and crosses:
             code = Reject.POST_ONLY_WOULD_CROSS
         hold = order.required_hold(market.base_unit)
     elif top is None:
         code = Reject.NO_LIQUIDITY
-    elif is_buy and cmd.quote_amount:
-        hold = cmd.quote_amount
+    elif is_buy and quote_amount:
+        hold = quote_amount
     elif is_buy:
-        if not order.price:
+        if not price:
             order.price = _worst_price_for(opposite, order)
         hold = order.required_hold(market.base_unit)
     else:
-        if cmd.quote_amount:
-            order.quantity = order.remaining = _quantity_for_quote(opposite, market, order, cmd.quote_amount)
+        if quote_amount:
+            order.quantity = order.remaining = _quantity_for_quote(opposite, market, order, quote_amount)
             if order.quantity == 0:
                 code = Reject.NO_LIQUIDITY
         hold = order.quantity
-    if code is None and cmd.tif is TimeInForce.FOK and not _fillable(opposite, order, order.quantity):
+    if code is None and tif is _FOK and not _fillable(opposite, order, order.quantity):
         code = Reject.FOK_CANNOT_FILL
     asset = market.quote if is_buy else market.base
     if code is None and (account is None or account.available.get(asset, 0) < hold):
         code = Reject.INSUFFICIENT_FUNDS
     if code is not None or account is None:
-        out.append(
-            OrderRejected(
-                seq, ts, cmd.account, cmd.symbol, code or Reject.INSUFFICIENT_FUNDS, 0, cmd.client_order_id
-            )
-        )
+        out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.INSUFFICIENT_FUNDS, 0, cid))
         return
-    st.next_order_id += 1
+    order_id = order.id
+    st.next_order_id = order_id + 1
     account.available[asset] -= hold
-    account.held[asset] = account.held.get(asset, 0) + hold
+    held = account.held
+    held[asset] = held.get(asset, 0) + hold
     order.hold = hold
-    st.orders[order.id] = order
-    account.orders[order.id] = order
-    if cmd.client_order_id:
-        account.client_ids[cmd.client_order_id] = order
+    st.orders[order_id] = order
+    account.orders[order_id] = order
+    if cid:
+        account.client_ids[cid] = order
     out.append(
         OrderAccepted(
             seq,
             ts,
-            order.id,
-            cmd.account,
-            cmd.symbol,
-            cmd.side,
-            cmd.type,
-            cmd.tif,
-            cmd.price,
+            order_id,
+            account_id,
+            symbol,
+            side,
+            order_type,
+            tif,
+            price,
             order.quantity,
-            cmd.quote_amount,
+            quote_amount,
             hold,
-            cmd.post_only,
-            cmd.client_order_id,
+            post_only,
+            cid,
             cmd.stp,
         )
     )
-    if not crosses and order.tif is _GTC and order.type is _LIMIT:
+    if not crosses and tif is _GTC and order_type is _LIMIT:
         # The common case: nothing to match, and the hold taken is exactly what resting needs.
-        (market.book.bids if is_buy else market.book.asks).add(order)
+        (book.bids if is_buy else book.asks).add(order)
         return
     cancelled = crosses and _match(st, market, order, seq, ts, out)
     _finish(st, market, order, cancelled, seq, ts, out)
