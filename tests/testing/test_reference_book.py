@@ -113,6 +113,14 @@ def test_market_sell_by_quote_amount_sells_the_lots_whose_proceeds_fit() -> None
     assert book.order(A, SELL, type=MARKET, quote_amount=89).rejected is Reject.NO_LIQUIDITY
 
 
+def test_market_sell_by_quote_amount_under_cancel_maker_sizes_itself_past_its_own_bids() -> None:
+    book = Book()
+    book.order(A, BUY, 1000, 10)
+    book.order(B, BUY, 900, 20)
+    outcome = book.order(A, SELL, type=MARKET, quote_amount=180, stp=SelfTradePrevention.CANCEL_MAKER)
+    assert (outcome.quantity, outcome.cancelled, outcome.fills) == (20, [1], [Fill(2, 900, 20)])
+
+
 def test_market_buy_without_bound_reaches_past_its_own_cancelled_order() -> None:
     book = Book()
     book.order(A, SELL, 100, 10)

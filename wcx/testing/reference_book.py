@@ -130,21 +130,21 @@ class ReferenceBook:
         """Match a new order that passed validation and risk; rest or expire what is left of it."""
         is_buy = cmd.side is Side.BUY
         makers = self.queue(not is_buy)
-        bound, quantity = cmd.price, cmd.quantity
+        taker = _Taker(order_id, cmd.account, is_buy, cmd.price, cmd.quantity, cmd.stp)
         if cmd.type is OrderType.LIMIT:
             if cmd.post_only and self.would_cross(is_buy, cmd.price):
                 return Outcome(Reject.POST_ONLY_WOULD_CROSS)
         elif not makers:
             return Outcome(Reject.NO_LIQUIDITY)
-        elif cmd.quote_amount and not is_buy:
-            quantity = self._quantity_for_proceeds(makers, cmd.quote_amount, bound)
-            if quantity == 0:
-                return Outcome(Reject.NO_LIQUIDITY)
-        taker = _Taker(order_id, cmd.account, is_buy, bound, quantity, cmd.stp)
-        if cmd.quote_amount and is_buy:
+        elif cmd.quote_amount and is_buy:
             taker.budget, taker.taker_bps = cmd.quote_amount, taker_bps
+        elif cmd.quote_amount:
+            taker.remaining = self._quantity_for_proceeds(makers, taker, cmd.quote_amount)
+            if taker.remaining == 0:
+                return Outcome(Reject.NO_LIQUIDITY)
         if cmd.tif is TimeInForce.FOK and not self._fillable(makers, taker):
             return Outcome(Reject.FOK_CANNOT_FILL)
+        quantity = taker.remaining
         outcome = Outcome(quantity=quantity)
         stopped = self._match(taker, outcome)
         if stopped:
@@ -227,12 +227,16 @@ class ReferenceBook:
                 return lots
         return 0
 
-    def _quantity_for_proceeds(self, makers: list[Resting], quote_amount: int, bound: int) -> int:
-        """Base quantity of the longest run of lots, down the bids, whose proceeds stay within the amount."""
+    def _quantity_for_proceeds(self, makers: list[Resting], taker: _Taker, quote_amount: int) -> int:
+        """Base quantity of the longest run of lots, down the bids, whose proceeds stay within the amount.
+
+        Under cancel-maker the seller's own bids are skipped: they will be cancelled, not traded.
+        """
+        skip_own = taker.stp is SelfTradePrevention.CANCEL_MAKER
         lot_prices = [
             m.price
             for m in makers
-            if _within(False, m.price, bound)
+            if _within(False, m.price, taker.bound) and not (skip_own and m.account == taker.account)
             for _ in range(m.remaining // self.lot_step)
         ]
         proceeds = lots = 0
