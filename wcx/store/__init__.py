@@ -1,0 +1,1 @@
+"""SQL persistence: schema, migrations, the event projector and history queries."""
