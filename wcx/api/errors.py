@@ -1,0 +1,93 @@
+"""The one error shape every endpoint answers with: {"error": {"code": "...", "message": "..."}}.
+
+Codes are stable, UPPER_SNAKE_CASE, machine-readable; messages are for people. A client mistake is
+always a 4xx with a code; only a bug is a 500 (and it is logged, never shown).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wcx.engine import Reject
+
+logger = logging.getLogger(__name__)
+
+# Engine rejections and the HTTP status each answers with; anything not listed is 400.
+_REJECT_STATUS = {
+    Reject.UNKNOWN_ORDER: 404,
+    Reject.NOT_OWNER: 404,  # another user's order is indistinguishable from a missing one
+    Reject.UNKNOWN_MARKET: 404,
+    Reject.DUPLICATE_CLIENT_ORDER_ID: 409,
+    Reject.DUPLICATE_REFERENCE: 409,
+    Reject.INSUFFICIENT_FUNDS: 422,
+    Reject.MARKET_HALTED: 409,
+    Reject.MARKET_CANCEL_ONLY: 409,
+}
+
+
+class ApiError(Exception):
+    """Raise anywhere in a request to answer `status` with a stable `code`."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+    @classmethod
+    def from_reject(cls, code: Reject, message: str = "") -> ApiError:
+        """The API error for an engine rejection (NOT_OWNER answers as UNKNOWN_ORDER)."""
+        if code is Reject.NOT_OWNER:
+            code = Reject.UNKNOWN_ORDER
+        return cls(_REJECT_STATUS.get(code, 400), code.value.upper(), message or code.value.replace("_", " "))
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of an error."""
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    return JSONResponse(
+        error_body("INVALID_REQUEST", "the request is malformed", fields=fields), status_code=422
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}.get(
+        exc.status_code, "HTTP_ERROR"
+    )
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("INTERNAL", "internal error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, including framework ones, use the one shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
