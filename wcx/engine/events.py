@@ -68,34 +68,26 @@ class DepositCredited(Event, frozen=True, tag="deposit_credited"):
     reference: str
 
 
-class WithdrawalHeld(Event, frozen=True, tag="wd_held"):
+class _WithdrawalEvent(Event, frozen=True):
+    """A step in a withdrawal's life; every step names the same funds."""
+
+    withdrawal_id: str
+    account: int
+    asset: str
+    amount: int
+    fee: int
+
+
+class WithdrawalHeld(_WithdrawalEvent, frozen=True, tag="wd_held"):
     """Funds of a pending withdrawal are held."""
 
-    withdrawal_id: str
-    account: int
-    asset: str
-    amount: int
-    fee: int
 
-
-class WithdrawalSettled(Event, frozen=True, tag="wd_settled"):
+class WithdrawalSettled(_WithdrawalEvent, frozen=True, tag="wd_settled"):
     """A withdrawal left the exchange."""
 
-    withdrawal_id: str
-    account: int
-    asset: str
-    amount: int
-    fee: int
 
-
-class WithdrawalReleased(Event, frozen=True, tag="wd_released"):
+class WithdrawalReleased(_WithdrawalEvent, frozen=True, tag="wd_released"):
     """A withdrawal's held funds went back to available."""
-
-    withdrawal_id: str
-    account: int
-    asset: str
-    amount: int
-    fee: int
 
 
 class BalanceAdjusted(Event, frozen=True, tag="adjusted"):
