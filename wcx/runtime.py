@@ -1,0 +1,199 @@
+"""The running exchange in one process: database, journal + sequencer + engine, projector and stream bus.
+
+`Runtime` is the one object the API apps share (`app.state.runtime`). It owns the data directory
+through a lock file, so no second process (another server, `wcx dev credit`) writes the same journal.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcx.bootstrap import setup_commands, tune_gc
+from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
+from wcx.config.settings import Settings
+from wcx.engine import Command, Engine, Event, PlaceOrder
+from wcx.engine.events import CommandRejected, OrderRejected
+from wcx.observability.logging import get_logger
+from wcx.observability.metrics import (
+    ENGINE_ERRORS,
+    ENGINE_REQUESTS,
+    ORDER_PROCESSING_SECONDS,
+    ORDERS_PROCESSED,
+)
+from wcx.sequencer import Sequencer, SequencerFailedError
+from wcx.store.db import create_engine
+from wcx.store.migrate import upgrade
+
+log = get_logger(__name__)
+
+LOCK_FILE = "wcx.lock"
+
+
+class DataDirLockedError(RuntimeError):
+    """Another process owns the data directory (its journal)."""
+
+
+class DataDirLock:
+    """An exclusive `flock` on `data_dir/wcx.lock`; the file also says where the owner serves its API."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise DataDirLockedError naming the owner."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise DataDirLockedError(
+                f"{self.path.parent} is in use by {read_lock_info(self.path.parent)}"
+            ) from None
+        self._file = handle
+        self.write_info(pid=os.getpid())
+
+    def write_info(self, **info: Any) -> None:
+        """Record facts about the owner (pid, API address) for other processes to read."""
+        assert self._file is not None, "lock not held"
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(json.dumps(info))
+        self._file.flush()
+
+    def release(self) -> None:
+        """Drop the lock (the file stays; its content is stale once unlocked)."""
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def read_lock_info(data_dir: Path) -> dict[str, Any]:
+    """What the owner of `data_dir` wrote into its lock file ({} when unreadable)."""
+    try:
+        info = json.loads((data_dir / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def lock_is_held(data_dir: Path) -> bool:
+    """Whether a running process owns `data_dir`."""
+    path = data_dir / LOCK_FILE
+    if not path.exists():
+        return False
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+class Runtime:
+    """Settings → data dir lock → database (migrated) → recovered journal and engine → projector, bus."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.db: AsyncEngine = create_engine(settings.resolved_database_url())
+        self.recovered = False
+        self._lock = DataDirLock(self.data_dir)
+        self._sequencer: Sequencer | None = None
+
+    @property
+    def sequencer(self) -> Sequencer:
+        """The running sequencer (after `start`)."""
+        if self._sequencer is None:
+            raise RuntimeError("runtime not started")
+        return self._sequencer
+
+    @property
+    def engine(self) -> Engine:
+        """The live engine; read its state only on the event-loop thread, never mutate it."""
+        return self.sequencer.engine
+
+    @property
+    def lock(self) -> DataDirLock:
+        """The data directory lock this runtime holds while running."""
+        return self._lock
+
+    async def start(self) -> None:
+        """Lock the data dir, migrate, recover the journal, set up a fresh exchange, start the pipeline."""
+        self._lock.acquire()
+        try:
+            await upgrade(self.db)
+            sequencer = Sequencer.open(self.data_dir / "journal")
+            fresh = sequencer.last_seq == 0
+            await sequencer.start()
+            self._sequencer = sequencer
+            if fresh:
+                await self._set_up_reference_data()
+            tune_gc()
+            self.recovered = True
+            log.info("runtime started", seq=sequencer.last_seq, data_dir=str(self.data_dir), fresh=fresh)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _set_up_reference_data(self) -> None:
+        data = load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE)
+        results = await self.sequencer.submit_many(setup_commands(data))
+        refused = [e for events in results for e in events if isinstance(e, CommandRejected)]
+        if refused:
+            raise RuntimeError(f"reference data refused by the engine: {refused}")
+
+    async def stop(self) -> None:
+        """Drain the sequencer, close the database, release the data dir."""
+        self.recovered = False
+        if self._sequencer is not None:
+            await self._sequencer.stop()
+            self._sequencer = None
+        await self.db.dispose()
+        self._lock.release()
+
+    async def submit(self, command: Command) -> list[Event]:
+        """Sequence one command and wait for its durable events (counted and timed in the metrics)."""
+        kind = type(command).__name__
+        ENGINE_REQUESTS.labels(kind).inc()
+        started = time.perf_counter()
+        try:
+            events = await self.sequencer.submit(command)
+        except SequencerFailedError:
+            ENGINE_ERRORS.labels("sequencer_failed").inc()
+            raise
+        if isinstance(command, PlaceOrder):
+            ORDER_PROCESSING_SECONDS.observe(time.perf_counter() - started)
+        for event in events:
+            if isinstance(event, OrderRejected | CommandRejected):
+                ENGINE_ERRORS.labels(event.code.value).inc()
+        if isinstance(command, PlaceOrder):
+            rejected = any(isinstance(e, OrderRejected) for e in events)
+            ORDERS_PROCESSED.labels("rejected" if rejected else "accepted").inc()
+        return events
+
+    async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
+        """Sequence several commands in order (one durable batch)."""
+        return await self.sequencer.submit_many(commands)
+
+    async def database_ready(self) -> bool:
+        """Whether the database answers `SELECT 1`."""
+        try:
+            async with self.db.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("database not reachable", exc_info=True)
+            return False
+        return True
