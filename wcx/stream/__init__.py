@@ -1,6 +1,6 @@
 """Streams for WebSocket clients: a pub/sub bus (in-process or Redis) and the engine-event publisher."""
 
-from wcx.stream.books import BookDiff, BookSnapshot, BookTracker
+from wcx.stream.books import BookDiff, BookGapError, BookSnapshot, BookTracker, ClientBook
 from wcx.stream.bus import (
     Bus,
     BusError,
@@ -15,10 +15,12 @@ from wcx.stream.publisher import PUBLIC_KINDS, Publisher, account_channel
 __all__ = [
     "PUBLIC_KINDS",
     "BookDiff",
+    "BookGapError",
     "BookSnapshot",
     "BookTracker",
     "Bus",
     "BusError",
+    "ClientBook",
     "InProcessBus",
     "Publisher",
     "RedisBus",

@@ -7,7 +7,10 @@ from it is consistent with the diff stream by construction (its `seq` is the las
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from wcx.engine.book import BookSide, OrderBook
 
@@ -85,3 +88,41 @@ class BookTracker:
             bids = heapq.nlargest(depth, self.bids.items())
             asks = heapq.nsmallest(depth, self.asks.items())
         return BookSnapshot(self.seq, bids, asks)
+
+
+class BookGapError(RuntimeError):
+    """A diff does not follow the last one applied: the client missed one and must resubscribe."""
+
+
+class ClientBook:
+    """The client side of the book channel: a `book_snapshot` message, then `book` diffs applied in order.
+
+    A reference for client authors, load generators and tests. Prices and quantities stay the exact
+    decimal strings the server sent.
+    """
+
+    def __init__(self, snapshot: Mapping[str, Any]) -> None:
+        self.seq: int = snapshot["seq"]
+        self.bids: dict[str, str] = {price: quantity for price, quantity in snapshot["bids"]}
+        self.asks: dict[str, str] = {price: quantity for price, quantity in snapshot["asks"]}
+
+    def apply(self, diff: Mapping[str, Any]) -> bool:
+        """Apply a diff; False for one the book already reflects; BookGapError when one was missed."""
+        if diff["seq"] <= self.seq:
+            return False
+        if diff["prev_seq"] != self.seq:
+            raise BookGapError(f"diff {diff['seq']} follows {diff['prev_seq']}, the book is at {self.seq}")
+        for levels, changes in ((self.bids, diff["bids"]), (self.asks, diff["asks"])):
+            for price, quantity in changes:
+                if Decimal(quantity):
+                    levels[price] = quantity
+                else:
+                    levels.pop(price, None)
+        self.seq = diff["seq"]
+        return True
+
+    def depth(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(bids best first, asks best first)."""
+        bids = sorted(self.bids.items(), key=lambda level: Decimal(level[0]), reverse=True)
+        asks = sorted(self.asks.items(), key=lambda level: Decimal(level[0]))
+        return bids, asks
