@@ -20,7 +20,8 @@ $(NATIVE): $(STAMP) $(wildcard wcx/*.py wcx/*/*.py tests/engine/*.py config/*)
 
 native: $(NATIVE)
 
-run: demo
+run: $(STAMP)
+	$(BIN)/wcx serve --demo
 
 demo: $(STAMP)
 	$(BIN)/wcx demo

@@ -6,6 +6,7 @@ through a lock file, so no second process (another server, `wcx dev credit`) wri
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -22,6 +23,7 @@ from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings
 from wcx.engine import Command, Engine, Event, PlaceOrder
 from wcx.engine.events import CommandRejected, OrderRejected
+from wcx.journal import load_newest_snapshot, read_records
 from wcx.observability.logging import get_logger
 from wcx.observability.metrics import (
     ENGINE_ERRORS,
@@ -32,10 +34,14 @@ from wcx.observability.metrics import (
 from wcx.sequencer import Sequencer, SequencerFailedError
 from wcx.store.db import create_engine
 from wcx.store.migrate import upgrade
+from wcx.store.projector import Projector
+from wcx.stream import Bus, Publisher, create_bus
 
 log = get_logger(__name__)
 
 LOCK_FILE = "wcx.lock"
+PROJECTION_WAIT_S = 1.0
+"""How long a history read waits for the projector to catch up before answering from what SQL has."""
 
 
 class DataDirLockedError(RuntimeError):
@@ -103,13 +109,21 @@ def lock_is_held(data_dir: Path) -> bool:
 
 
 class Runtime:
-    """Settings → data dir lock → database (migrated) → recovered journal and engine → projector, bus."""
+    """Settings → data dir lock → database (migrated) → recovered journal and engine → projector, bus.
+
+    Listeners on the sequencer, in order: the projector (SQL history) and the stream publisher
+    (WebSocket channels). Both are registered before anything new is sequenced, so they see every event.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.db: AsyncEngine = create_engine(settings.resolved_database_url())
         self.recovered = False
+        self.journal_dir = self.data_dir / "journal"
+        self.bus: Bus = create_bus(settings.redis_url)
+        self.projector = Projector(self.db)
+        self._publisher: Publisher | None = None
         self._lock = DataDirLock(self.data_dir)
         self._sequencer: Sequencer | None = None
 
@@ -126,6 +140,13 @@ class Runtime:
         return self.sequencer.engine
 
     @property
+    def publisher(self) -> Publisher:
+        """The stream publisher (book snapshots and channel messages for WebSocket clients)."""
+        if self._publisher is None:
+            raise RuntimeError("runtime not started")
+        return self._publisher
+
+    @property
     def lock(self) -> DataDirLock:
         """The data directory lock this runtime holds while running."""
         return self._lock
@@ -135,10 +156,15 @@ class Runtime:
         self._lock.acquire()
         try:
             await upgrade(self.db)
-            sequencer = Sequencer.open(self.data_dir / "journal")
+            sequencer = self._sequencer = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
+            await self._start_projector()
+            sequencer.add_listener(self.projector.on_events)
+            await self.bus.start()
+            self._publisher = Publisher(sequencer.engine, self.bus)
+            await self._publisher.start()
+            sequencer.add_listener(self._publisher.on_events)
             await sequencer.start()
-            self._sequencer = sequencer
             if fresh:
                 await self._set_up_reference_data()
             tune_gc()
@@ -147,6 +173,14 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_projector(self) -> None:
+        """Project what the journal holds beyond the SQL checkpoint (after a crash), then follow live."""
+        checkpoint = await self.projector.read_checkpoint()
+        found = load_newest_snapshot(self.journal_dir)
+        # A snapshot at or before the checkpoint saves replaying the journal from seq 1.
+        base, base_seq = found if found is not None and found[1] <= checkpoint else (None, 0)
+        await self.projector.start(read_records(self.journal_dir, base_seq + 1), engine=base)
 
     async def _set_up_reference_data(self) -> None:
         data = load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE)
@@ -161,6 +195,11 @@ class Runtime:
         if self._sequencer is not None:
             await self._sequencer.stop()
             self._sequencer = None
+        await self.projector.stop()
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
+        await self.bus.close()
         await self.db.dispose()
         self._lock.release()
 
@@ -187,6 +226,16 @@ class Runtime:
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
         """Sequence several commands in order (one durable batch)."""
         return await self.sequencer.submit_many(commands)
+
+    async def projected(self, timeout: float = PROJECTION_WAIT_S) -> bool:
+        """Wait (bounded) until SQL history holds every command sequenced so far: read-your-writes."""
+        target = self.sequencer.last_seq
+        deadline = time.monotonic() + timeout
+        while self.projector.checkpoint < target:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.002)
+        return True
 
     async def database_ready(self) -> bool:
         """Whether the database answers `SELECT 1`."""

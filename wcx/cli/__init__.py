@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import bench, demo
+from wcx.cli import bench, demo, dev, serve
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("migrate")(dev.migrate)
 app.add_typer(bench.app, name="bench")
+app.add_typer(dev.app, name="dev")
 
 
 def main() -> None:

@@ -1,0 +1,273 @@
+"""The FastAPI apps: the public/private API (`create_app`) and the admin listener (`create_admin_app`)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wcx.api import auth, public, trading
+from wcx.api.errors import ApiError, error_body, install_error_handlers
+from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
+from wcx.api.schemas import DevCreditIn, DevCreditOut
+from wcx.engine import CreditDeposit, Reject
+from wcx.engine.events import CommandRejected
+from wcx.observability.logging import bind_request, get_logger
+from wcx.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, render_metrics
+from wcx.observability.tracing import current_trace_id, tracer
+from wcx.primitives import AmountError, format_amount, parse_amount
+from wcx.runtime import Runtime
+from wcx.store.schema import users
+
+API_PREFIX = "/api/v1"
+MAX_BODY_BYTES = 64 * 1024
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+access_log = get_logger("wcx.access")
+
+
+class GatewayMiddleware:
+    """Per request: request id, trace span, body size limit, one JSON access-log line and HTTP metrics."""
+
+    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Wrap one HTTP request; other scopes (WebSocket, lifespan) pass through."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        started = time.perf_counter()
+        status = 500
+        method = scope["method"]
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with tracer.start_as_current_span(f"{method} {scope['path']}") as span:
+            trace_id = current_trace_id()
+            bind_request(request_id, trace_id)
+            try:
+                body = await self._read_body(headers, receive)
+                if body is None:
+                    await _too_large(send_with_id)
+                else:
+                    await self.app(scope, _replay(body, receive), send_with_id)
+            finally:
+                template = _route_template(scope)
+                elapsed = time.perf_counter() - started
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.status_code", status)
+                HTTP_REQUESTS.labels(method, template, str(status)).inc()
+                HTTP_DURATION.labels(method, template).observe(elapsed)
+                client = scope.get("client")
+                access_log.info(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                    client=client[0] if client else None,
+                )
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
+        """The whole request body, or None once it exceeds the limit (declared or actual)."""
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched path with its parameters as `{name}` (a bounded metric label), or 'unmatched'."""
+    if "endpoint" not in scope:
+        return "unmatched"
+    names = {str(value): name for name, value in scope.get("path_params", {}).items()}
+    return "/".join(f"{{{names[part]}}}" if part in names else part for part in scope["path"].split("/"))
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the buffered body over once, then waits for the disconnect."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _too_large(send: Send) -> None:
+    response = JSONResponse(
+        error_body("BODY_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes"),
+        status_code=413,
+        headers={"Connection": "close"},
+    )
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _optional_router(module: str) -> APIRouter | None:
+    """`module.router` if the module exists yet (TODO: import wcx.api.ws directly once it has landed)."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    router: APIRouter = loaded.router
+    return router
+
+
+def _health_routes(app: FastAPI, runtime: Runtime) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        """The journal is recovered and the database answers."""
+        checks = {"journal": runtime.recovered, "database": await runtime.database_ready()}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus exposition of every metric in the process."""
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+
+def _dev_router() -> APIRouter:
+    router = APIRouter(tags=["development"])
+
+    @router.post("/dev/credit", include_in_schema=False)
+    async def dev_credit(body: DevCreditIn, request: Request) -> DevCreditOut:
+        """Credit a user through an engine deposit (development only, loopback callers only)."""
+        if request.client is None or request.client.host not in LOOPBACK:
+            raise ApiError(404, "NOT_FOUND", "Not Found")
+        runtime: Runtime = request.app.state.runtime
+        return await dev_credit_user(runtime, body.email, body.asset, body.amount)
+
+    return router
+
+
+async def dev_credit_user(runtime: Runtime, email: str, asset: str, amount: str) -> DevCreditOut:
+    """Submit a CreditDeposit for the user with `email` (shared by the endpoint and `wcx dev credit`)."""
+    if not runtime.settings.development:
+        raise ApiError(403, "DEVELOPMENT_ONLY", "dev credits exist only when WCX_ENV=development")
+    state = runtime.engine.state
+    scale = state.assets.get(asset)
+    if scale is None:
+        raise ApiError.from_reject(Reject.UNKNOWN_ASSET, f"no asset {asset!r}")
+    try:
+        units = parse_amount(amount, scale)
+    except AmountError as exc:
+        raise ApiError(400, exc.code.upper(), str(exc)) from None
+    async with runtime.db.connect() as connection:
+        user_id = (await connection.execute(select(users.c.id).where(users.c.email == email))).scalar()
+    if user_id is None:
+        raise ApiError(404, "UNKNOWN_USER", f"no user with email {email!r}")
+    reference = f"dev-credit-{uuid.uuid4().hex}"
+    events = await runtime.submit(CreditDeposit(user_id, asset, units, reference))
+    for event in events:
+        if isinstance(event, CommandRejected):
+            raise ApiError.from_reject(event.code)
+    available, _ = state.balance(user_id, asset)
+    return DevCreditOut(
+        user_id=user_id,
+        asset=asset,
+        amount=format_amount(units, scale),
+        available=format_amount(available, scale),
+        reference=reference,
+    )
+
+
+def create_app(
+    runtime: Runtime, *, limits: dict[str, Limit] | None = None, limiter: RateLimiter | None = None
+) -> FastAPI:
+    """The API app over a started (or about to be started) runtime."""
+    rate_limiter = limiter if limiter is not None else make_limiter(runtime.settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await rate_limiter.close()
+        await auth.shutdown(runtime)
+
+    app = FastAPI(
+        title="wcx exchange API",
+        version="1",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.limiter = rate_limiter
+    app.state.limits = {"ip": PUBLIC_LIMIT, "key": PRIVATE_LIMIT, "user": PRIVATE_LIMIT, **(limits or {})}
+    app.state.placements = trading.Placements()
+    install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware)
+    _health_routes(app, runtime)
+    app.include_router(public.router, prefix=API_PREFIX)
+    app.include_router(trading.router, prefix=API_PREFIX)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    ws = _optional_router("wcx.api.ws")
+    if ws is not None:
+        app.include_router(ws)
+    if runtime.settings.development:
+        app.include_router(_dev_router())
+    return app
+
+
+def create_admin_app(runtime: Runtime) -> FastAPI:
+    """The admin listener; the back-office issue fills it, for now it only answers /healthz."""
+    app = FastAPI(title="wcx admin", version="1", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    return app

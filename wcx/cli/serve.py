@@ -1,0 +1,155 @@
+"""`wcx serve`: the API and admin listeners, engine, journal and projector in one process and one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+from typing import Annotated, Any
+
+import msgspec
+import typer
+import uvicorn
+from sqlalchemy import select
+
+from wcx.api.app import create_admin_app, create_app
+from wcx.api.auth import auth_state
+from wcx.api.auth.accounts import register
+from wcx.api.auth.schemas import RegisterRequest
+from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
+from wcx.config.settings import Settings, SettingsError, load_settings
+from wcx.engine import CancelAll, Command, CreditDeposit, Event
+from wcx.observability.logging import configure_logging, get_logger
+from wcx.observability.tracing import configure_tracing
+from wcx.primitives import parse_amount
+from wcx.runtime import DataDirLockedError, Runtime
+from wcx.simulator.traders import DemoTraders
+from wcx.store.schema import users
+
+log = get_logger(__name__)
+
+DEMO_RATE = 20
+"""Commands per second the simulated traders send in `wcx serve --demo` (a lively book, a quiet CPU)."""
+DEMO_USERS = {"alice@demo.wcx.local": "alice-demo-password", "bob@demo.wcx.local": "bob-demo-password"}
+DEMO_FUNDS = {"USDT": "100000", "BTC": "2", "ETH": "20"}
+_ACCOUNT_FIELDS = ("account", "maker_account", "taker_account")
+
+
+def _server(app: Any, host: str, port: int, level: str) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=level.lower())
+    server = uvicorn.Server(config)
+    # Both servers share one loop and one signal handler (installed by _serve), not uvicorn's own.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+async def serve_forever(settings: Settings, *, demo: bool) -> None:
+    """Start the runtime and both listeners; stop cleanly on SIGINT/SIGTERM or when a listener fails."""
+    runtime = Runtime(settings)
+    await runtime.start()
+    api = _server(create_app(runtime), settings.api_host, settings.api_port, settings.log_level)
+    admin = _server(create_admin_app(runtime), settings.admin_host, settings.admin_port, settings.log_level)
+    runtime.lock.write_info(pid=os.getpid(), api=f"http://{settings.api_host}:{settings.api_port}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    servers = [asyncio.create_task(api.serve()), asyncio.create_task(admin.serve())]
+    helpers = [asyncio.create_task(run_demo(runtime))] if demo else []
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([stopping, *servers, *helpers], return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopping}:
+            task.result()  # a listener that ended on its own (port taken) or a failed demo: say why
+    finally:
+        stopping.cancel()
+        for task in helpers:
+            task.cancel()
+        api.should_exit = admin.should_exit = True
+        await asyncio.gather(*servers, *helpers, return_exceptions=True)
+        await runtime.stop()
+        log.info("stopped")
+
+
+# --- demo --------------------------------------------------------------------------------------------
+
+
+async def _user_id(runtime: Runtime, email: str) -> int | None:
+    async with runtime.db.connect() as connection:
+        return (await connection.execute(select(users.c.id).where(users.c.email == email))).scalar()
+
+
+async def ensure_user(runtime: Runtime, email: str, password: str) -> int:
+    """The id of the user with `email`, registered through the auth service if missing (verified in dev)."""
+    user_id = await _user_id(runtime, email)
+    if user_id is None:
+        await register(runtime.db, auth_state(runtime), RegisterRequest(email=email, password=password))
+        user_id = await _user_id(runtime, email)
+    assert user_id is not None, f"registering {email} created no user"
+    return int(user_id)
+
+
+def _remap(item: Any, accounts: dict[int, int]) -> Any:
+    """`item` with its account fields translated through `accounts` (unknown accounts become 0)."""
+    changes = {name: accounts.get(getattr(item, name), 0) for name in _ACCOUNT_FIELDS if hasattr(item, name)}
+    return msgspec.structs.replace(item, **changes) if changes else item
+
+
+async def run_demo(runtime: Runtime) -> None:
+    """Funded demo users (credentials printed) and simulated traders submitting through the sequencer."""
+    state = runtime.engine.state
+    for email, password in DEMO_USERS.items():
+        user_id = await ensure_user(runtime, email, password)
+        deposits: list[Command] = [
+            CreditDeposit(
+                user_id, asset, parse_amount(amount, state.assets[asset]), f"demo-fund:{email}:{asset}"
+            )
+            for asset, amount in DEMO_FUNDS.items()
+            if asset in state.assets
+        ]
+        await runtime.submit_many(deposits)  # fixed references: a restart does not pay twice
+        print(f"demo user {email}  password {password}", flush=True)
+    traders = DemoTraders(load_reference_data(runtime.settings.markets_file or DEFAULT_MARKETS_FILE))
+    # The traders number their accounts 1..n; here they are users like any other.
+    to_user = {
+        account: await ensure_user(runtime, f"sim-{account}@demo.wcx.local", secrets.token_urlsafe(24))
+        for account in traders.accounts
+    }
+    to_trader = {user: account for account, user in to_user.items()}
+    # A restart forgets what the traders had open; start them from an empty slate.
+    await runtime.submit_many([CancelAll(user) for user in to_user.values()])
+    await runtime.submit_many([_remap(command, to_user) for command in traders.funding()])
+    while True:
+        events: list[Event] = await runtime.submit(_remap(traders.next_command(), to_user))
+        traders.observe(_remap(event, to_trader) for event in events)
+        await asyncio.sleep(1 / DEMO_RATE)
+
+
+def serve(
+    demo: Annotated[bool, typer.Option(help="Development only: demo users and simulated traders.")] = False,
+    host: Annotated[
+        str | None, typer.Option(help="API listen address (default API_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default API_PORT, 8080).")] = None,
+    admin_port: Annotated[int | None, typer.Option(help="Admin port (default ADMIN_PORT, 8081).")] = None,
+) -> None:
+    """Run the exchange: API and admin listeners, engine, journal and projector in one process."""
+    overrides = {
+        name: value
+        for name, value in (("api_host", host), ("api_port", port), ("admin_port", admin_port))
+        if value is not None
+    }
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="settings") from None
+    if demo and not settings.development:
+        raise typer.BadParameter("--demo runs only with WCX_ENV=development", param_hint="--demo")
+    configure_logging(settings.log_level)
+    configure_tracing(settings.otel_exporter_otlp_endpoint)
+    try:
+        asyncio.run(serve_forever(settings, demo=demo))
+    except DataDirLockedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
