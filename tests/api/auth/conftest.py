@@ -47,7 +47,7 @@ class FakeClock:
 
     def ms(self) -> str:
         """The X-WCX-TIMESTAMP value for now."""
-        return str(int(self.now * 1000))
+        return str(round(self.now * 1000))
 
 
 def probe_app(runtime: Any) -> FastAPI:
@@ -206,10 +206,11 @@ async def auth_runtime(tmp_path: Path, clock: FakeClock, environment: str) -> As
     await db.dispose()
 
 
+Connect = Callable[[str], Awaitable[Api]]
+
+
 @pytest.fixture
-async def connect(
-    auth_runtime: SimpleNamespace, clock: FakeClock
-) -> AsyncIterator[Callable[[str], Awaitable[Api]]]:
+async def connect(auth_runtime: SimpleNamespace, clock: FakeClock) -> AsyncIterator[Connect]:
     """Open more clients on the same app, each calling from its own IP."""
     app = probe_app(auth_runtime)
     async with AsyncExitStack() as stack:
@@ -225,6 +226,6 @@ async def connect(
 
 
 @pytest.fixture
-async def api(connect: Callable[[str], Awaitable[Api]]) -> Api:
+async def api(connect: Connect) -> Api:
     """The client most tests use, calling from CLIENT_IP."""
     return await connect(CLIENT_IP)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,8 @@ from wcx.api.auth.passwords import MAX_PASSWORD
 from wcx.api.principal import Permission
 
 Password = Field(max_length=MAX_PASSWORD)
+# FastAPI validates parsed JSON as Python objects, where strict mode would refuse the string "read".
+PermissionName = Annotated[Permission, Field(strict=False)]
 
 
 class Strict(BaseModel):
@@ -128,7 +130,7 @@ class ApiKeyCreate(Strict):
     """A new API key: HMAC (the server makes the secret) or Ed25519 (bring your public key)."""
 
     label: str = Field("", max_length=64)
-    permissions: list[Permission] = Field(min_length=1, max_length=3)
+    permissions: list[PermissionName] = Field(min_length=1, max_length=3)
     ip_allowlist: list[str] = Field(default_factory=list, max_length=32)
     kind: Literal["hmac", "ed25519"] = "hmac"
     public_key: str | None = Field(None, max_length=1024)
@@ -141,7 +143,7 @@ class ApiKeyInfo(Strict):
     key: str
     kind: Literal["hmac", "ed25519"]
     label: str
-    permissions: list[Permission]
+    permissions: list[PermissionName]
     ip_allowlist: list[str]
     created_at: datetime
 
