@@ -156,7 +156,7 @@ async def test_forged_and_malformed_access_tokens_are_refused(api: Api) -> None:
     forged = {
         "wrong key": jwt.encode(claims, "another-secret-of-sufficient-length!", algorithm="HS256"),
         "wrong typ": jwt.encode({**claims, "typ": "refresh"}, SECRET, algorithm="HS256"),
-        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "alg none": jwt.encode(claims, "", algorithm="none"),
         "no sid": jwt.encode({k: v for k, v in claims.items() if k != "sid"}, SECRET, algorithm="HS256"),
         "garbage": "not.a.jwt",
     }
