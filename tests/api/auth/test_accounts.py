@@ -145,6 +145,10 @@ async def test_expired_tokens_are_refused(api: Api) -> None:
     api.clock.advance(api.settings.access_token_ttl_s)
     expired = await api.get("/probe/whoami", session)
     assert (expired.status_code, error_code(expired)) == (401, "TOKEN_EXPIRED")
+    fresh = await api.login(
+        "hank@example.com"
+    )  # issued "in the future" of the wall clock: the fake clock rules
+    assert (await api.get("/probe/whoami", fresh)).status_code == 200
     api.clock.advance(api.settings.refresh_token_ttl_s)
     refresh = await api.post("/auth/refresh", {"refresh_token": session.refresh})
     assert (refresh.status_code, error_code(refresh)) == (401, "TOKEN_EXPIRED")
