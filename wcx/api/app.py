@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 import uuid
@@ -15,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wcx.api import auth, public, trading
+from wcx.api import auth, public, trading, ws
 from wcx.api.errors import ApiError, error_body, install_error_handlers
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
 from wcx.api.schemas import DevCreditIn, DevCreditOut
@@ -144,18 +143,6 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _optional_router(module: str) -> APIRouter | None:
-    """`module.router` if the module exists yet (TODO: import wcx.api.ws directly once it has landed)."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    router: APIRouter = loaded.router
-    return router
-
-
 def _health_routes(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -251,9 +238,7 @@ def create_app(
     app.include_router(public.router, prefix=API_PREFIX)
     app.include_router(trading.router, prefix=API_PREFIX)
     app.include_router(auth.router, prefix=API_PREFIX)
-    ws = _optional_router("wcx.api.ws")
-    if ws is not None:
-        app.include_router(ws)
+    app.include_router(ws.router)
     if runtime.settings.development:
         app.include_router(_dev_router())
     return app

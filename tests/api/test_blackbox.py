@@ -1,0 +1,295 @@
+"""Black-box: the real `wcx serve` process on a free loopback port, driven over HTTP like a client would.
+
+The story: register (auto-verified in development) → login → API key → `wcx dev credit` → place,
+fill, cancel → balances and history agree → restart the server → everything is identical. Then bad
+input against the real server: a 4xx with a code and no change to balances or books.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from wcx.api.auth.signing import hmac_signature, message
+
+PASSWORD = "correct horse battery"
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """One `wcx serve` process over a data directory that outlives it."""
+
+    data_dir: Path
+    api_port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment of the server and of `wcx dev credit`."""
+        return {
+            **os.environ,
+            "WCX_ENV": "development",
+            "DATA_DIR": str(self.data_dir),
+            "DATABASE_URL": "",
+            "REDIS_URL": "",
+            "JWT_SECRET": "blackbox-jwt-secret-" + "j" * 32,
+            "REFRESH_SECRET": "blackbox-refresh-secret-" + "r" * 32,
+            "LOG_LEVEL": "WARNING",
+        }
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API listener."""
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self) -> None:
+        """Start the process and wait until /readyz says ready."""
+        command = [sys.executable, "-m", "wcx", "serve", "--port", str(self.api_port)]
+        command += ["--admin-port", str(self.admin_port)]
+        with (self.data_dir.parent / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.env, cwd=self.data_dir.parent, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_tail()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready after {START_TIMEOUT_S}s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a clean exit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            assert self.process.wait(timeout=30) == 0, self.log_tail()
+        self.process = None
+
+    def log_tail(self) -> str:
+        """The end of the server's output, for failure messages."""
+        return (self.data_dir.parent / "server.log").read_text(errors="replace")[-4000:]
+
+    def dev_credit(self, email: str, asset: str, amount: str) -> subprocess.CompletedProcess[str]:
+        """Run `wcx dev credit` as a separate process."""
+        command = [sys.executable, "-m", "wcx", "dev", "credit", "--email", email, "--asset", asset]
+        return subprocess.run(
+            [*command, "--amount", amount],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+
+@dataclass
+class Client:
+    """A user talking to the server with a bearer token, or with a signed API key once it has one."""
+
+    http: httpx.Client
+    email: str
+    token: str = ""
+    key: str = ""
+    secret: str = ""
+
+    def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None) -> httpx.Response:
+        """One request; signed when the client has an API key."""
+        content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        headers = {"Content-Type": "application/json"} if content else {}
+        if self.key:
+            stamp = str(int(time.time() * 1000))
+            headers |= {
+                "X-WCX-KEY": self.key,
+                "X-WCX-TIMESTAMP": stamp,
+                "X-WCX-SIGNATURE": hmac_signature(self.secret, message(stamp, method, path, content)),
+            }
+        elif self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self.http.request(method, path, content=content, headers=headers)
+
+    def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        """A request that must answer `status`; its JSON."""
+        response = self.call(method, path, body)
+        assert response.status_code == status, (method, path, response.text)
+        return response.json() if response.content else None
+
+
+def sign_up(http: httpx.Client, email: str) -> Client:
+    """Register (auto-verified in development) and log in."""
+    assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code == 202
+    login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return Client(http, email, token=login.json()["access_token"])
+
+
+def state_of(client: Client) -> dict[str, Any]:
+    """Everything a user can see of their own money and orders."""
+    return {
+        "balances": client.ok("GET", "/api/v1/balances"),
+        "open": client.ok("GET", "/api/v1/orders/open"),
+        "history": client.ok("GET", "/api/v1/orders/history")["items"],
+        "fills": client.ok("GET", "/api/v1/fills")["items"],
+    }
+
+
+def books(client: Client) -> list[Any]:
+    """Every market's book without its seq."""
+    out = []
+    for symbol in ("BTC-USDT", "ETH-USDT", "ETH-BTC"):
+        book = client.ok("GET", f"/api/v1/markets/{symbol}/book")
+        out.append((book["bids"], book["asks"]))
+    return out
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A running server over tmp_path/data; stopped at the end."""
+    running = Server(tmp_path / "data")
+    running.data_dir.mkdir()
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_register_fund_trade_restart_and_everything_is_identical(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        session, bob = sign_up(http, "alice@example.com"), sign_up(http, "bob@example.com")
+        created = session.ok("POST", "/api/v1/api-keys", {"permissions": ["read", "trade"]}, status=201)
+        alice = Client(http, session.email, key=created["key"], secret=created["secret"])
+        for email, asset, amount in (
+            ("alice@example.com", "BTC", "1.5"),
+            ("bob@example.com", "USDT", "50000"),
+        ):
+            result = server.dev_credit(email, asset, amount)
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout)["asset"] == asset
+
+        # Alice (signed API key) rests a sell; Bob (access token) takes part of it.
+        sell = {"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0.5"}
+        maker = alice.ok("POST", "/api/v1/orders", {**sell, "client_order_id": "a-1"}, status=201)
+        taker = bob.ok(
+            "POST",
+            "/api/v1/orders",
+            {"symbol": "BTC-USDT", "side": "buy", "price": "60000", "quantity": "0.2"},
+            201,
+        )
+        assert taker["status"] == "filled" and taker["fills"][0]["fee"] == "24.000000"
+        resting = bob.ok(
+            "POST",
+            "/api/v1/orders",
+            {"symbol": "BTC-USDT", "side": "buy", "price": "50000", "quantity": "0.1"},
+            201,
+        )
+        cancelled = bob.ok("DELETE", f"/api/v1/orders/{resting['order_id']}")
+        assert cancelled["status"] == "cancelled"
+
+        a, b = state_of(alice), state_of(bob)
+        balances_a = {row["asset"]: row for row in a["balances"]}
+        balances_b = {row["asset"]: row for row in b["balances"]}
+        # 0.2 BTC at 60 000 = 12 000 USDT; maker fee 10 bps (12), taker 20 bps (24).
+        assert (balances_a["BTC"]["available"], balances_a["BTC"]["held"]) == ("1.00000000", "0.30000000")
+        assert balances_a["USDT"]["available"] == "11988.000000"
+        assert (balances_b["BTC"]["total"], balances_b["USDT"]["total"]) == ("0.20000000", "37976.000000")
+        assert [o["order_id"] for o in a["open"]] == [maker["order_id"]]
+        assert b["open"] == []
+        # History agrees with the balances: fills add up to the BTC that moved.
+        assert [(f["side"], f["quantity"], f["fee"]) for f in a["fills"]] == [
+            ("sell", "0.20000000", "12.000000")
+        ]
+        assert [(o["order_id"], o["status"]) for o in b["history"]] == [
+            (resting["order_id"], "cancelled"),
+            (taker["order_id"], "filled"),
+        ]
+        read_only = session.ok("POST", "/api/v1/api-keys", {"permissions": ["read"]}, status=201)
+        reader = Client(http, alice.email, key=read_only["key"], secret=read_only["secret"])
+        refused = reader.call("POST", "/api/v1/orders", sell)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "PERMISSION_DENIED"
+        before = (a, b, books(alice))
+
+    server.stop()
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        alice.http = bob.http = http
+        assert (state_of(alice), state_of(bob), books(alice)) == before
+        # The retry of a resting order still finds it after the restart.
+        again = alice.ok("POST", "/api/v1/orders", {**sell, "client_order_id": "a-1"})
+        assert again["order_id"] == maker["order_id"]
+
+
+def test_dev_credit_is_refused_outside_development(server: Server) -> None:
+    env = {**server.env, "WCX_ENV": "production"}
+    command = [sys.executable, "-m", "wcx", "dev", "credit", "--email", "x@example.com", "--asset", "BTC"]
+    result = subprocess.run(
+        [*command, "--amount", "1"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        unknown = http.post(
+            "/dev/credit", json={"email": "nobody@example.com", "asset": "BTC", "amount": "1"}
+        )
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "UNKNOWN_USER"
+
+
+BAD: list[tuple[str, bytes]] = [
+    ("malformed json", b'{"symbol": "BTC-USDT", "side": "sell",'),
+    ("wrong types", b'{"symbol": 7, "side": "sell", "price": 60000, "quantity": 0.1}'),
+    ("missing fields", b'{"price": "60000"}'),
+    ("negative", b'{"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "-0.1"}'),
+    ("zero", b'{"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0"}'),
+    ("NaN", b'{"symbol": "BTC-USDT", "side": "sell", "price": "NaN", "quantity": "0.1"}'),
+    ("bare NaN", b'{"symbol": "BTC-USDT", "side": "sell", "price": NaN, "quantity": "0.1"}'),
+    ("Infinity", b'{"symbol": "BTC-USDT", "side": "sell", "price": "Infinity", "quantity": "0.1"}'),
+    ("1e400", b'{"symbol": "BTC-USDT", "side": "sell", "price": 1e400, "quantity": "0.1"}'),
+    ("1e400 string", b'{"symbol": "BTC-USDT", "side": "sell", "price": "1e400", "quantity": "0.1"}'),
+    (
+        "too many decimals",
+        b'{"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0.123456789"}',
+    ),
+    ("unknown market", b'{"symbol": "NOPE-USDT", "side": "sell", "price": "1", "quantity": "1"}'),
+    ("unicode junk", '{"symbol": "BTC‐USDT", "side": "séll", "price": "６0000", "quantity": "0.1"}'.encode()),
+    ("invalid utf-8", b'{"symbol": "\xff\xfe", "side": "sell"}'),
+    ("oversized", b'{"symbol": "BTC-USDT", "side": "sell", "client_order_id": "' + b"x" * 70_000 + b'"}'),
+]
+
+
+def test_bad_order_input_is_refused_with_a_code_and_changes_nothing(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        alice = sign_up(http, "mallory@example.com")
+        assert server.dev_credit(alice.email, "BTC", "1").returncode == 0
+        alice.ok(
+            "POST",
+            "/api/v1/orders",
+            {"symbol": "BTC-USDT", "side": "sell", "price": "70000", "quantity": "0.1"},
+            201,
+        )
+        before = (state_of(alice)["balances"], alice.ok("GET", "/api/v1/orders/open"), books(alice))
+        for label, raw in BAD:
+            response = alice.call("POST", "/api/v1/orders", raw=raw)
+            assert 400 <= response.status_code < 500, (label, response.status_code, response.text)
+            assert response.json()["error"]["code"], label
+        assert (state_of(alice)["balances"], alice.ok("GET", "/api/v1/orders/open"), books(alice)) == before
