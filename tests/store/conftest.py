@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.engine import URL, make_url
@@ -215,7 +215,8 @@ def rich_commands(flow: OrderFlow, engine: Engine, count: int, seed: int) -> Ite
 
     def lots(spec: MarketSpec, most: int) -> int:
         """A quantity above the market's minimum notional at about the demo price."""
-        least = -(-spec.min_notional * 10 ** scales[spec.base] // (spec.demo_price * spec.lot_step))
+        base_unit: int = 10 ** scales[spec.base]
+        least = -(-spec.min_notional * base_unit // (spec.demo_price * spec.lot_step))
         return spec.lot_step * max(least, spec.min_quantity // spec.lot_step) * rng.randint(1, most)
 
     for n in range(count):

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.engine import CancelOrder, CreditDeposit, Engine, PlaceOrder, Side
@@ -363,5 +364,27 @@ def test_order_rows_follow_the_lifecycle(database: Database) -> None:
             assert as_utc(taker.created_at) == datetime.fromtimestamp(journal.records[-2][1] // 10**9, UTC)
             assert (trade.price, trade.quantity, trade.taker_side) == (price, BTC // 4, "buy")
             assert trade.ts == taker.created_at
+
+    run(body())
+
+
+def test_a_failed_write_rolls_back_and_is_retried(database: Database) -> None:
+    journal = rich_journal(300, seed=12)
+    failures: list[str] = []
+
+    def fail_first_ledger_insert(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO ledger_entries") and not failures:
+            failures.append(statement)
+            raise OperationalError(statement, {}, OSError("connection reset"))
+
+    async def body() -> None:
+        async with database.connect() as db:
+            await project(db, journal)
+            expected = await dump(db)
+            await database_reset(db)
+            event.listen(db.sync_engine, "before_cursor_execute", fail_first_ledger_insert)
+            # Orders are inserted before the ledger in the same transaction: the retry must not find them.
+            await project(db, journal)
+            assert failures and await dump(db) == expected
 
     run(body())
