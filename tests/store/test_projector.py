@@ -388,3 +388,18 @@ def test_a_failed_write_rolls_back_and_is_retried(database: Database) -> None:
             assert failures and await dump(db) == expected
 
     run(body())
+
+
+def test_resume_refuses_an_orders_table_that_disagrees_with_the_journal(database: Database) -> None:
+    journal = rich_journal(200, seed=13)
+    resting = min(journal.engine.state.orders)
+
+    async def body() -> None:
+        async with database.connect() as db:
+            await project(db, journal)
+            async with db.begin() as connection:
+                await connection.execute(orders.update().where(orders.c.order_id == resting).values(fee=-1))
+            with pytest.raises(ProjectionError, match=f"orders row {resting} disagrees"):
+                await Projector(db).start(journal.records)
+
+    run(body())

@@ -221,14 +221,10 @@ class _Mirror:
         mirror.fee_overrides = dict(state.fee_overrides)
         for order_id, order in state.orders.items():
             row = open_rows.get(order_id)
-            if (
-                row is None
-                or row["status"] != "open"
-                or (row["filled"], row["fee"])
-                != (
-                    order.filled,
-                    order.fee_paid,
-                )
+            if row is None or (row["status"], row["filled"], row["fee"]) != (
+                "open",
+                order.filled,
+                order.fee_paid,
             ):
                 raise ProjectionError(
                     f"orders row {order_id} disagrees with the journal at seq {state.last_seq}"
