@@ -45,7 +45,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 async def drain(bus: InProcessBus, subscription: LocalSubscription) -> list[dict[str, Any]]:
     """Every message queued for the subscription so far (publish a marker, read up to it)."""
     await bus.publish(subscription.channel, END)
-    messages = []
+    messages: list[dict[str, Any]] = []
     async for payload in subscription:
         if payload == END:
             return messages
@@ -443,7 +443,7 @@ def test_a_market_added_later_streams_from_its_first_order() -> None:
         await publisher.start()
         assert "BTC-ETH" not in publisher.markets()
         harness.fund(1, "ETH", 10**18)
-        batch = [
+        batch: list[Command] = [
             AddMarket("BTC-ETH", "BTC", "ETH", 10**13, 10**4, 10**4, 10**12, 0),
             PlaceOrder(1, "BTC-ETH", Side.BUY, price=2 * 10**16, quantity=10**6),
         ]
