@@ -7,24 +7,33 @@ input against the real server: a 4xx with a code and no change to balances or bo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from websockets.sync.client import ClientConnection, connect
 
 from wcx.api.auth.signing import hmac_signature, message
 
 PASSWORD = "correct horse battery"
+POSTGRES_SERVER = os.environ.get("WCX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START_TIMEOUT_S = 30.0
 
 
@@ -41,6 +50,7 @@ class Server:
     """One `wcx serve` process over a data directory that outlives it."""
 
     data_dir: Path
+    services: dict[str, str] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
     admin_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -57,6 +67,7 @@ class Server:
             "JWT_SECRET": "blackbox-jwt-secret-" + "j" * 32,
             "REFRESH_SECRET": "blackbox-refresh-secret-" + "r" * 32,
             "LOG_LEVEL": "WARNING",
+            **self.services,
         }
 
     @property
@@ -64,9 +75,9 @@ class Server:
         """Base URL of the API listener."""
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
         """Start the process and wait until /readyz says ready."""
-        command = [sys.executable, "-m", "wcx", "serve", "--port", str(self.api_port)]
+        command = [sys.executable, "-m", "wcx", "serve", *options, "--port", str(self.api_port)]
         command += ["--admin-port", str(self.admin_port)]
         with (self.data_dir.parent / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -139,6 +150,22 @@ class Client:
         return response.json() if response.content else None
 
 
+def expect(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> None:
+    """Read WebSocket messages until one satisfies `wanted` (every message is checked in order)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            text = ws.recv(timeout=max(deadline - time.monotonic(), 0.01))
+        except TimeoutError:
+            break
+        message = json.loads(text)
+        if wanted(message):
+            return
+        seen.append(message.get("type"))
+    raise AssertionError(f"no matching WebSocket message; saw {seen}")
+
+
 def sign_up(http: httpx.Client, email: str) -> Client:
     """Register (auto-verified in development) and log in."""
     assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code == 202
@@ -166,16 +193,57 @@ def books(client: Client) -> list[Any]:
     return out
 
 
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("WCX_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"WCX_REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(f"!!! SKIPPING the PostgreSQL + Redis black-box run: {reason}")
+
+
+async def _admin(sql: str) -> None:
+    url = make_url(POSTGRES_SERVER)
+    connection = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def services(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Environment for the backend: SQLite + in-process (default), or a fresh PostgreSQL database + Redis."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield {}
+        return
+    try:
+        with Redis.from_url(REDIS_URL) as redis:
+            redis.ping()
+    except RedisError as exc:
+        _skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc!r}")
+    name = f"wcx_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        _skip_or_fail(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
+    database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def server(tmp_path: Path, services: dict[str, str]) -> Iterator[Server]:
     """A running server over tmp_path/data; stopped at the end."""
-    running = Server(tmp_path / "data")
+    running = Server(tmp_path / "data", services)
     running.data_dir.mkdir()
     running.start()
     yield running
     running.stop()
 
 
+@pytest.mark.parametrize("services", ["sqlite", "postgresql+redis"], indirect=True)
 def test_register_fund_trade_restart_and_everything_is_identical(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         session, bob = sign_up(http, "alice@example.com"), sign_up(http, "bob@example.com")
@@ -189,16 +257,21 @@ def test_register_fund_trade_restart_and_everything_is_identical(server: Server)
             assert result.returncode == 0, result.stderr
             assert json.loads(result.stdout)["asset"] == asset
 
-        # Alice (signed API key) rests a sell; Bob (access token) takes part of it.
+        # Alice (signed API key) rests a sell; Bob (access token) takes part of it, watching over WebSocket.
         sell = {"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0.5"}
-        maker = alice.ok("POST", "/api/v1/orders", {**sell, "client_order_id": "a-1"}, status=201)
-        taker = bob.ok(
-            "POST",
-            "/api/v1/orders",
-            {"symbol": "BTC-USDT", "side": "buy", "price": "60000", "quantity": "0.2"},
-            201,
-        )
-        assert taker["status"] == "filled" and taker["fills"][0]["fee"] == "24.000000"
+        with connect(f"ws://127.0.0.1:{server.api_port}/ws", open_timeout=10) as ws:
+            ws.send(json.dumps({"op": "login", "token": bob.token}))
+            ws.send(
+                json.dumps({"op": "subscribe", "channels": ["book.BTC-USDT", "trades.BTC-USDT", "account"]})
+            )
+            expect(ws, lambda m: m["type"] == "account_snapshot")
+            maker = alice.ok("POST", "/api/v1/orders", {**sell, "client_order_id": "a-1"}, status=201)
+            buy = {"symbol": "BTC-USDT", "side": "buy", "price": "60000", "quantity": "0.2"}
+            taker = bob.ok("POST", "/api/v1/orders", buy, 201)
+            assert taker["status"] == "filled" and taker["fills"][0]["fee"] == "24.000000"
+            expect(ws, lambda m: m["type"] == "book" and ["60000.000000", "0.30000000"] in m["asks"])
+            expect(ws, lambda m: m["type"] == "trades" and m["trades"][0]["quantity"] == "0.20000000")
+            expect(ws, lambda m: m["type"] == "account" and any(f["fee"] == "24.000000" for f in m["fills"]))
         resting = bob.ok(
             "POST",
             "/api/v1/orders",
@@ -293,3 +366,60 @@ def test_bad_order_input_is_refused_with_a_code_and_changes_nothing(server: Serv
             assert 400 <= response.status_code < 500, (label, response.status_code, response.text)
             assert response.json()["error"]["code"], label
         assert (state_of(alice)["balances"], alice.ok("GET", "/api/v1/orders/open"), books(alice)) == before
+
+
+def test_demo_users_can_log_in_and_the_simulated_traders_keep_the_books_alive(tmp_path: Path) -> None:
+    demo = Server(tmp_path / "data")
+    demo.data_dir.mkdir()
+    demo.start("--demo")
+    try:
+        with httpx.Client(base_url=demo.url, timeout=30) as http:
+            deadline = time.monotonic() + 20
+            while "demo user bob@demo.wcx.local  password bob-demo-password" not in demo.log_tail():
+                assert time.monotonic() < deadline, demo.log_tail()
+                time.sleep(0.1)
+            login = http.post(
+                "/api/v1/auth/login", json={"email": "bob@demo.wcx.local", "password": "bob-demo-password"}
+            )
+            assert login.status_code == 200, login.text
+            bob = Client(http, "bob@demo.wcx.local", token=login.json()["access_token"])
+            assert {b["asset"]: b["total"] for b in bob.ok("GET", "/api/v1/balances")}[
+                "USDT"
+            ] == "100000.000000"
+            while not all(bids and asks for bids, asks in books(bob)):
+                assert time.monotonic() < deadline, "the simulated traders left a book empty"
+                time.sleep(0.2)
+    finally:
+        demo.stop()
+
+
+def test_migrate_and_offline_dev_credit_without_a_server(tmp_path: Path) -> None:
+    offline = Server(tmp_path / "data")
+    offline.data_dir.mkdir()
+    migrated = subprocess.run(
+        [sys.executable, "-m", "wcx", "migrate"],
+        env=offline.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert migrated.returncode == 0 and "database at revision" in migrated.stdout, migrated.stderr
+    unknown = offline.dev_credit("nobody@example.com", "BTC", "1")
+    assert unknown.returncode == 1 and "UNKNOWN_USER" in unknown.stderr
+    offline.start()
+    with httpx.Client(base_url=offline.url, timeout=30) as http:
+        sign_up(http, "olga@example.com")
+    offline.stop()
+    # No server owns the data directory now: the command opens it itself, through the journal.
+    credited = offline.dev_credit("olga@example.com", "ETH", "1.25")
+    assert credited.returncode == 0, credited.stderr
+    assert json.loads(credited.stdout)["available"] == "1.250000000000000000"
+    offline.start()
+    try:
+        with httpx.Client(base_url=offline.url, timeout=30) as http:
+            olga = sign_up(http, "olga@example.com")
+            balances = olga.ok("GET", "/api/v1/balances")
+    finally:
+        offline.stop()
+    assert {b["asset"]: b["total"] for b in balances}["ETH"] == "1.250000000000000000"

@@ -17,6 +17,7 @@ import typer
 from wcx.api.app import dev_credit_user
 from wcx.api.errors import ApiError
 from wcx.config.settings import Settings, SettingsError, load_settings
+from wcx.observability.logging import configure_logging
 from wcx.runtime import Runtime, lock_is_held, read_lock_info
 from wcx.store.db import create_engine
 from wcx.store.migrate import current_revision, upgrade
@@ -32,10 +33,13 @@ def _group() -> None:
 
 
 def _settings() -> Settings:
+    """The settings, with logs going to stderr as JSON (stdout carries the command's result)."""
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         raise typer.BadParameter(str(exc), param_hint="settings") from None
+    configure_logging(settings.log_level)
+    return settings
 
 
 def migrate() -> None:
