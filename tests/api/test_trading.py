@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from wcx.api.app import create_app
+from wcx.api.ratelimit import Limit
 from wcx.runtime import Runtime
 
-from .conftest import User, balances, sign_up
+from .conftest import BASE, User, balances, sign_up
 
 pytestmark = pytest.mark.anyio
 
@@ -269,3 +271,14 @@ async def test_a_new_user_has_zero_balances_and_no_orders(client: httpx.AsyncCli
         "items": [],
         "next_cursor": None,
     }
+
+
+async def test_private_rate_limit_is_per_user(runtime: Runtime) -> None:
+    app = create_app(runtime, limits={"user": Limit(rate=0.001, burst=2)})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE) as client:
+        dave, erin = await sign_up(client, "dave@example.com"), await sign_up(client, "erin@example.com")
+        # sign_up already spent one of dave's tokens on GET /account.
+        answers = [await client.get("/api/v1/balances", headers=dave.headers) for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 429]
+        assert answers[1].json()["error"]["code"] == "RATE_LIMITED" and "Retry-After" in answers[1].headers
+        assert (await client.get("/api/v1/balances", headers=erin.headers)).status_code == 200
