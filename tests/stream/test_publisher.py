@@ -247,11 +247,12 @@ def test_trades_and_ticker_follow_the_fills() -> None:
         ticker = (await drain(bus, tickers))[-1]
         volume = sum(f.quantity for f in fills)
         assert ticker["last"] == format_amount(fills[-1].price, 6)
-        assert ticker["volume_24h"] == format_amount(volume, 8)
-        assert ticker["quote_volume_24h"] == format_amount(sum(f.quote_quantity for f in fills), 6)
-        assert ticker["high_24h"] == format_amount(max(f.price for f in fills), 6)
-        assert ticker["low_24h"] == format_amount(min(f.price for f in fills), 6)
-        assert ticker["open_24h"] == format_amount(fills[0].price, 6)
+        assert ticker["volume"] == format_amount(volume, 8)
+        assert ticker["quote_volume"] == format_amount(sum(f.quote_quantity for f in fills), 6)
+        assert ticker["high"] == format_amount(max(f.price for f in fills), 6)
+        assert ticker["low"] == format_amount(min(f.price for f in fills), 6)
+        assert ticker["open"] == format_amount(fills[0].price, 6)
+        assert ticker["trades"] == len(fills)
         book = harness.engine.state.markets["BTC-USDT"].book
         assert ticker["best_bid"] == (format_amount(book.bids.top.price, 6) if book.bids.top else None)
         assert ticker["best_ask"] == (format_amount(book.asks.top.price, 6) if book.asks.top else None)
@@ -281,12 +282,49 @@ def test_ticker_volume_is_a_rolling_24_hour_window() -> None:
             publisher.on_events([type(e)(**{**_fields(e), "ts": hour * 60 * minute}) for e in events])
         await flush(publisher)
         last = (await drain(bus, tickers))[-1]
-        assert last["volume_24h"] == format_amount(2 * BTC, 8)  # the hour-0 trade left the window
-        assert (last["open_24h"], last["high_24h"], last["low_24h"]) == (
+        assert last["volume"] == format_amount(2 * BTC, 8)  # the hour-0 trade left the window
+        assert (last["open"], last["high"], last["low"], last["trades"]) == (
             "61000.000000",
             "62000.000000",
             "61000.000000",
+            2,
         )
+
+    run(scenario())
+
+
+def test_candles_of_each_interval_follow_the_trades() -> None:
+    async def scenario() -> None:
+        harness = EngineHarness()
+        harness.fund(1, "BTC", 10 * BTC)
+        harness.fund(2, "USDT", 10**6 * USDT)
+        bus = InProcessBus()
+        publisher = Publisher(harness.engine, bus)
+        await publisher.start()
+        assert publisher.candle_snapshot("BTC-USDT", "1m") is None
+        one_minute = await bus.subscribe("candles.BTC-USDT.1m")
+        one_hour = await bus.subscribe("candles.BTC-USDT.1h")
+        start = 1_700_000_040 * 10**9  # 2023-11-14T22:14:00Z, a minute boundary
+        for offset, price in ((0, 60_000), (30, 59_000), (61, 61_000)):
+            events = harness.apply(PlaceOrder(1, "BTC-USDT", Side.SELL, price=price * USDT, quantity=BTC))
+            events += harness.apply(PlaceOrder(2, "BTC-USDT", Side.BUY, price=price * USDT, quantity=BTC))
+            publisher.on_events([type(e)(**{**_fields(e), "ts": start + offset * 10**9}) for e in events])
+        await flush(publisher)
+        minutes = await drain(bus, one_minute)
+        hours = await drain(bus, one_hour)
+        assert [(m["open_time"], m["open"], m["low"], m["close"], m["trades"]) for m in minutes] == [
+            ("2023-11-14T22:14:00Z", "60000.000000", "60000.000000", "60000.000000", 1),
+            ("2023-11-14T22:14:00Z", "60000.000000", "59000.000000", "59000.000000", 2),
+            ("2023-11-14T22:15:00Z", "61000.000000", "61000.000000", "61000.000000", 1),
+        ]
+        assert (hours[-1]["open_time"], hours[-1]["high"], hours[-1]["volume"]) == (
+            "2023-11-14T22:00:00Z",
+            "61000.000000",
+            "3.00000000",
+        )
+        seq, current = publisher.candle_snapshot("BTC-USDT", "1h") or (0, b"")
+        assert {**orjson.loads(current), "seq": hours[-1]["seq"]} == hours[-1]
+        assert seq == harness.seq
 
     run(scenario())
 

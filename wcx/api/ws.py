@@ -1,7 +1,8 @@
 """The `/ws` endpoint: public market channels, and the caller's own account channel after login.
 
 Client → server (JSON text frames; an optional "id" is echoed in the reply):
-  {"op":"subscribe","channels":["book.BTC-USDT","trades.BTC-USDT","ticker.BTC-USDT","account"]}
+  {"op":"subscribe","channels":["book.BTC-USDT","trades.BTC-USDT","ticker.BTC-USDT","candles.BTC-USDT.1m",
+                                "account"]}
   {"op":"unsubscribe","channels":[...]}
   {"op":"login", ...}   credentials as `wcx.api.auth.authenticate_ws` takes them (token or signed key)
   {"op":"ping"}
@@ -13,7 +14,8 @@ channel messages described in `wcx.stream.publisher`.
 Subscribing to `book.<SYMBOL>` first sends {"type":"book_snapshot","symbol","seq","bids","asks"} (the
 best 100 levels), then only diffs with seq > the snapshot's; the first has prev_seq == snapshot seq
 and each next one prev_seq == the previous diff's seq. A client that sees another prev_seq missed a
-diff and should resubscribe. `ticker.<SYMBOL>` starts with the current ticker, `account` with
+diff and should resubscribe. `ticker.<SYMBOL>` starts with the current ticker, `candles.<SYMBOL>.<1m|5m|
+15m|1h|4h|1d>` with the current candle once there was a trade, `account` with
 {"type":"account_snapshot","seq","balances","orders"} (account messages with seq <= it are skipped).
 
 Every connection has a bounded outbound queue: a client that does not read fast enough is closed
@@ -35,7 +37,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
-from wcx.stream import PUBLIC_KINDS, BusError, Publisher, SlowConsumerError, Subscription, account_channel
+from wcx.stream import BusError, Publisher, SlowConsumerError, Subscription, account_channel
 
 logger = logging.getLogger(__name__)
 
@@ -250,9 +252,10 @@ class _Connection:
             if not principal.can(Permission.READ):
                 raise _ChannelError("PERMISSION_DENIED", "the account channel needs the read permission")
             return _Target("account", account_channel(principal.user_id), "account")
-        if kind in PUBLIC_KINDS and rest in self.publisher.markets():
-            return _Target(name, name, kind, rest)
-        raise _ChannelError("UNKNOWN_CHANNEL", f"no such channel: {name}")
+        public = self.publisher.public_channel(name)
+        if public is None:
+            raise _ChannelError("UNKNOWN_CHANNEL", f"no such channel: {name}")
+        return _Target(name, name, *public)
 
     async def _subscribe(self, request: dict[str, Any], request_id: object) -> None:
         names = self._channel_names(request, request_id)
@@ -305,6 +308,8 @@ class _Connection:
             return self.publisher.book_snapshot(target.symbol, self.options.snapshot_depth)
         if target.kind == "ticker":
             return self.publisher.ticker_snapshot(target.symbol)
+        if target.kind == "candles":
+            return self.publisher.candle_snapshot(target.symbol, target.name.rpartition(".")[2])
         if target.kind == "account":
             assert self.principal is not None
             return self.publisher.account_snapshot(self.principal.user_id)

@@ -11,9 +11,13 @@ Channels (all payloads are JSON objects; amounts are decimal strings at the asse
                     at, `prev_seq` the previous diff's (a client whose last seq differs has a gap).
   trades.<SYMBOL>   {"type":"trades","symbol","seq","trades":[{"id","ts","price","quantity",
                     "quote_quantity","taker_side"}, ...]}
-  ticker.<SYMBOL>   {"type":"ticker","symbol","seq","ts","last","open_24h","high_24h","low_24h",
-                    "volume_24h","quote_volume_24h","best_bid","best_ask"} after trades or a change of
-                    the best prices; the 24 h figures cover only trades this process has seen.
+  ticker.<SYMBOL>   {"type":"ticker","symbol","seq","ts","last","open","high","low","volume",
+                    "quote_volume","trades","best_bid","best_ask"} after trades or a change of the
+                    best prices; the rolling 24 h figures cover only trades this process has seen.
+  candles.<SYMBOL>.<INTERVAL>  (1m 5m 15m 1h 4h 1d) {"type":"candle","symbol","interval","seq",
+                    "open_time","open","high","low","close","volume","quote_volume","trades"}: the
+                    current candle after each batch with trades; like the ticker it counts only
+                    trades since this process started (REST candles come from SQL and are complete).
   account.<ID>      {"type":"account","seq","ts","orders":[...],"fills":[...],"balances":{asset:
                     {"available","held"}}} one message per account per batch.
 """
@@ -24,7 +28,8 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -47,13 +52,14 @@ from wcx.engine.events import (
 )
 from wcx.engine.orders import Order
 from wcx.primitives import format_amount
+from wcx.store.candles import INTERVALS, Ohlcv, bucket_start
 from wcx.stream.books import BookTracker, Levels
 from wcx.stream.bus import Bus, Message
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_KINDS = ("book", "trades", "ticker")
-"""Public channel kinds; a public channel is "<kind>.<SYMBOL>"."""
+PUBLIC_KINDS = ("book", "trades", "ticker", "candles")
+"""Public channel kinds: "<kind>.<SYMBOL>", and "candles.<SYMBOL>.<INTERVAL>"."""
 
 _NS_PER_MINUTE = 60 * 10**9
 _WINDOW_MINUTES = 24 * 60
@@ -100,49 +106,42 @@ class _OrderRef:
 
 
 class _Rolling24h:
-    """Trades of the last 24 h in one-minute buckets: [minute, open, high, low, close, volume, quote]."""
+    """Trades of the last 24 h in one-minute candles, with running volume totals."""
 
-    __slots__ = ("buckets", "last", "quote_volume", "volume")
+    __slots__ = ("buckets", "last", "quote_volume", "trades", "volume")
 
     def __init__(self) -> None:
-        self.buckets: deque[list[int]] = deque()
-        self.volume = 0
-        self.quote_volume = 0
-        self.last = 0
+        self.buckets: deque[tuple[int, Ohlcv]] = deque()
+        self.volume = self.quote_volume = self.trades = self.last = 0
 
-    def add(self, ts: int, price: int, quantity: int, quote_quantity: int) -> None:
+    def add(self, ts: int, trade: Ohlcv) -> None:
         minute = ts // _NS_PER_MINUTE
         buckets = self.buckets
         if buckets and buckets[-1][0] == minute:
-            bucket = buckets[-1]
-            bucket[2] = max(bucket[2], price)
-            bucket[3] = min(bucket[3], price)
-            bucket[4] = price
-            bucket[5] += quantity
-            bucket[6] += quote_quantity
+            buckets[-1][1].merge(trade)
         else:
-            buckets.append([minute, price, price, price, price, quantity, quote_quantity])
-        self.volume += quantity
-        self.quote_volume += quote_quantity
-        self.last = price
+            buckets.append((minute, replace(trade)))
+        self.volume += trade.volume
+        self.quote_volume += trade.quote_volume
+        self.trades += trade.trades
+        self.last = trade.close
         while buckets[0][0] <= minute - _WINDOW_MINUTES:
-            old = buckets.popleft()
-            self.volume -= old[5]
-            self.quote_volume -= old[6]
+            _, old = buckets.popleft()
+            self.volume -= old.volume
+            self.quote_volume -= old.quote_volume
+            self.trades -= old.trades
 
-    def summary(self, fmt: _Format) -> dict[str, str | None]:
-        if not self.buckets:
-            return dict.fromkeys(("last", "open_24h", "high_24h", "low_24h"), None) | {
-                "volume_24h": fmt.quantity(0),
-                "quote_volume_24h": fmt.quote_amount(0),
-            }
+    def summary(self, fmt: _Format) -> dict[str, str | int | None]:
+        """The REST ticker's fields (`TickerOut`) over the window."""
+        candles = [candle for _, candle in self.buckets]
         return {
-            "last": fmt.price(self.last),
-            "open_24h": fmt.price(self.buckets[0][1]),
-            "high_24h": fmt.price(max(bucket[2] for bucket in self.buckets)),
-            "low_24h": fmt.price(min(bucket[3] for bucket in self.buckets)),
-            "volume_24h": fmt.quantity(self.volume),
-            "quote_volume_24h": fmt.quote_amount(self.quote_volume),
+            "last": fmt.price(self.last) if candles else None,
+            "open": fmt.price(candles[0].open) if candles else None,
+            "high": fmt.price(max(c.high for c in candles)) if candles else None,
+            "low": fmt.price(min(c.low for c in candles)) if candles else None,
+            "volume": fmt.quantity(self.volume),
+            "quote_volume": fmt.quote_amount(self.quote_volume),
+            "trades": self.trades,
         }
 
 
@@ -202,6 +201,7 @@ class Publisher:
         self._formats: dict[str, _Format] = {}
         self._books: dict[str, BookTracker] = {}
         self._tickers: dict[str, _Rolling24h] = {}
+        self._candles: dict[str, dict[str, tuple[datetime, Ohlcv]]] = {}
         self._tops: dict[str, tuple[int, int]] = {}
         for symbol, market in state.markets.items():
             self._add_market(symbol, market.book, state.last_seq)
@@ -295,6 +295,7 @@ class Publisher:
         )
         self._books[symbol] = BookTracker(book, seq)
         self._tickers[symbol] = _Rolling24h()
+        self._candles[symbol] = {}
         self._tops[symbol] = _top(book)
 
     def _market_added(self, event: MarketAdded, batch: _Batch) -> None:
@@ -363,7 +364,16 @@ class Publisher:
                 "taker_side": event.taker_side.value,
             }
         )
-        self._tickers[symbol].add(event.ts, event.price, event.quantity, event.quote_quantity)
+        trade = Ohlcv.of_trade(event.price, event.quantity, event.quote_quantity)
+        self._tickers[symbol].add(event.ts, trade)
+        candles = self._candles[symbol]
+        for interval in INTERVALS:
+            start = bucket_start(event.ts, interval)
+            current = candles.get(interval)
+            if current is not None and current[0] == start:
+                current[1].merge(trade)
+            else:
+                candles[interval] = (start, replace(trade))
         sides = (
             (event.maker_account, event.maker_order_id, event.maker_fee, event.maker_remaining, "maker"),
             (event.taker_account, event.taker_order_id, event.taker_fee, event.taker_remaining, "taker"),
@@ -482,11 +492,37 @@ class Publisher:
             if touched.trades:
                 payload = {"type": "trades", "symbol": symbol, "seq": touched.seq, "trades": touched.trades}
                 messages.append((f"trades.{symbol}", orjson.dumps(payload)))
+                messages += self._candle_messages(symbol, touched.seq)
             top = _top(book)
             if touched.trades or top != self._tops[symbol]:
                 self._tops[symbol] = top
                 messages.append((f"ticker.{symbol}", self._ticker(symbol, touched.seq, touched.ts)))
         return messages
+
+    def _candle_messages(self, symbol: str, seq: int) -> list[Message]:
+        return [
+            (f"candles.{symbol}.{interval}", self._candle(symbol, interval, seq))
+            for interval in self._candles[symbol]
+        ]
+
+    def _candle(self, symbol: str, interval: str, seq: int) -> bytes:
+        fmt = self._formats[symbol]
+        start, candle = self._candles[symbol][interval]
+        payload = {
+            "type": "candle",
+            "symbol": symbol,
+            "interval": interval,
+            "seq": seq,
+            "open_time": start,
+            "open": fmt.price(candle.open),
+            "high": fmt.price(candle.high),
+            "low": fmt.price(candle.low),
+            "close": fmt.price(candle.close),
+            "volume": fmt.quantity(candle.volume),
+            "quote_volume": fmt.quote_amount(candle.quote_volume),
+            "trades": candle.trades,
+        }
+        return orjson.dumps(payload, option=orjson.OPT_UTC_Z)
 
     def _ticker(self, symbol: str, seq: int, ts: int) -> bytes:
         fmt = self._formats[symbol]
@@ -540,6 +576,22 @@ class Publisher:
     def markets(self) -> list[str]:
         """Symbols with public channels."""
         return list(self._books)
+
+    def public_channel(self, name: str) -> tuple[str, str] | None:
+        """(kind, symbol) of a public channel name such as "book.BTC-USDT" or "candles.BTC-USDT.1m"."""
+        kind, _, rest = name.partition(".")
+        symbol, _, interval = rest.partition(".") if kind == "candles" else (rest, "", "")
+        if kind not in PUBLIC_KINDS or symbol not in self._books:
+            return None
+        if (kind == "candles") != (interval in INTERVALS):
+            return None
+        return kind, symbol
+
+    def candle_snapshot(self, symbol: str, interval: str) -> tuple[int, bytes] | None:
+        """(seq, encoded current candle) as of the last processed batch; None before the first trade."""
+        if interval not in self._candles.get(symbol, {}):
+            return None
+        return self.last_seq, self._candle(symbol, interval, self.last_seq)
 
     def book_snapshot(self, symbol: str, depth: int | None) -> tuple[int, bytes] | None:
         """(seq, encoded book_snapshot message) consistent with the diff stream; None if unknown."""
