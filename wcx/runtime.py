@@ -40,6 +40,7 @@ from wcx.stream import Bus, Publisher, create_bus
 log = get_logger(__name__)
 
 LOCK_FILE = "wcx.lock"
+LOCK_PROBE_GRACE_S = 0.5
 PROJECTION_WAIT_S = 1.0
 """How long a history read waits for the projector to catch up before answering from what SQL has."""
 
@@ -59,13 +60,18 @@ class DataDirLock:
         """Take the lock or raise DataDirLockedError naming the owner."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise DataDirLockedError(
-                f"{self.path.parent} is in use by {read_lock_info(self.path.parent)}"
-            ) from None
+        # `lock_is_held` probes by taking the lock for an instant; do not mistake a probe for an owner.
+        deadline = time.monotonic() + LOCK_PROBE_GRACE_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    owner = read_lock_info(self.path.parent)
+                    raise DataDirLockedError(f"{self.path.parent} is in use by {owner}") from None
+                time.sleep(0.01)
         self._file = handle
         self.write_info(pid=os.getpid())
 

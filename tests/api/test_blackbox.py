@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,19 +29,12 @@ from sqlalchemy.engine import make_url
 from websockets.sync.client import ClientConnection, connect
 
 from wcx.api.auth.signing import hmac_signature, message
+from wcx.runtime import read_lock_info
 
 PASSWORD = "correct horse battery"
 POSTGRES_SERVER = os.environ.get("WCX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -51,8 +43,7 @@ class Server:
 
     data_dir: Path
     services: dict[str, str] = field(default_factory=dict)
-    api_port: int = field(default_factory=free_port)
-    admin_port: int = field(default_factory=free_port)
+    url: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,15 +61,9 @@ class Server:
             **self.services,
         }
 
-    @property
-    def url(self) -> str:
-        """Base URL of the API listener."""
-        return f"http://127.0.0.1:{self.api_port}"
-
     def start(self, *options: str) -> None:
-        """Start the process and wait until /readyz says ready."""
-        command = [sys.executable, "-m", "wcx", "serve", *options, "--port", str(self.api_port)]
-        command += ["--admin-port", str(self.admin_port)]
+        """Start the process on free ports and wait until /readyz says ready."""
+        command = [sys.executable, "-m", "wcx", "serve", *options, "--port", "0", "--admin-port", "0"]
         with (self.data_dir.parent / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, cwd=self.data_dir.parent, stdout=log, stderr=log
@@ -86,8 +71,10 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log_tail()
+            # The server records the address it listens on in its data directory lock file.
+            self.url = read_lock_info(self.data_dir).get("api", "")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if self.url and httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -259,7 +246,7 @@ def test_register_fund_trade_restart_and_everything_is_identical(server: Server)
 
         # Alice (signed API key) rests a sell; Bob (access token) takes part of it, watching over WebSocket.
         sell = {"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0.5"}
-        with connect(f"ws://127.0.0.1:{server.api_port}/ws", open_timeout=10) as ws:
+        with connect(server.url.replace("http://", "ws://") + "/ws", open_timeout=10) as ws:
             ws.send(json.dumps({"op": "login", "token": bob.token}))
             ws.send(
                 json.dumps({"op": "subscribe", "channels": ["book.BTC-USDT", "trades.BTC-USDT", "account"]})

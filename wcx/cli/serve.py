@@ -6,6 +6,8 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 import msgspec
@@ -36,26 +38,42 @@ DEMO_FUNDS = {"USDT": "100000", "BTC": "2", "ETH": "20"}
 _ACCOUNT_FIELDS = ("account", "maker_account", "taker_account")
 
 
-def _server(app: Any, host: str, port: int, level: str) -> uvicorn.Server:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=level.lower())
+def listen(host: str, port: int) -> socket.socket:
+    """A bound listening address (port 0 picks a free one), or OSError naming what failed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _server(app: Any, sock: socket.socket, level: str) -> tuple[uvicorn.Server, Coroutine[Any, Any, None]]:
+    config = uvicorn.Config(app, log_config=None, log_level=level.lower())
     server = uvicorn.Server(config)
-    # Both servers share one loop and one signal handler (installed by _serve), not uvicorn's own.
+    # Both servers share one loop and one signal handler (installed by serve_forever), not uvicorn's own.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return server, server.serve(sockets=[sock])
 
 
-async def serve_forever(settings: Settings, *, demo: bool) -> None:
+async def serve_forever(
+    settings: Settings, sockets: tuple[socket.socket, socket.socket], *, demo: bool
+) -> None:
     """Start the runtime and both listeners; stop cleanly on SIGINT/SIGTERM or when a listener fails."""
     runtime = Runtime(settings)
     await runtime.start()
-    api = _server(create_app(runtime), settings.api_host, settings.api_port, settings.log_level)
-    admin = _server(create_admin_app(runtime), settings.admin_host, settings.admin_port, settings.log_level)
-    runtime.lock.write_info(pid=os.getpid(), api=f"http://{settings.api_host}:{settings.api_port}")
+    api, serve_api = _server(create_app(runtime), sockets[0], settings.log_level)
+    admin, serve_admin = _server(create_admin_app(runtime), sockets[1], settings.log_level)
+    host, port = sockets[0].getsockname()[:2]
+    runtime.lock.write_info(pid=os.getpid(), api=f"http://{host}:{port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    servers = [asyncio.create_task(api.serve()), asyncio.create_task(admin.serve())]
+    servers = [asyncio.create_task(serve_api), asyncio.create_task(serve_admin)]
     helpers = [asyncio.create_task(run_demo(runtime))] if demo else []
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -149,7 +167,12 @@ def serve(
     configure_logging(settings.log_level)
     configure_tracing(settings.otel_exporter_otlp_endpoint)
     try:
-        asyncio.run(serve_forever(settings, demo=demo))
-    except DataDirLockedError as exc:
+        # Bind first: a taken port fails here, before the journal is opened.
+        with (
+            listen(settings.api_host, settings.api_port) as api,
+            listen(settings.admin_host, settings.admin_port) as admin,
+        ):
+            asyncio.run(serve_forever(settings, (api, admin), demo=demo))
+    except (DataDirLockedError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -1,0 +1,63 @@
+"""The Runtime: data-directory lock, reference data on a fresh journal only, recovery, read-your-writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wcx.config.settings import Settings, load_settings
+from wcx.engine import CreditDeposit
+from wcx.runtime import DataDirLockedError, Runtime, lock_is_held, read_lock_info
+from wcx.store import queries
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The runtime runs on asyncio."""
+    return "asyncio"
+
+
+def settings_in(path: Path) -> Settings:
+    """Development settings over `path` (SQLite, no Redis)."""
+    return load_settings(data_dir=path, wcx_env="development", database_url="", redis_url="")
+
+
+async def test_one_process_owns_a_data_directory(tmp_path: Path) -> None:
+    first = Runtime(settings_in(tmp_path))
+    await first.start()
+    try:
+        assert lock_is_held(tmp_path)
+        first.lock.write_info(api="http://127.0.0.1:1")
+        assert read_lock_info(tmp_path)["api"] == "http://127.0.0.1:1"
+        with pytest.raises(DataDirLockedError, match="in use"):
+            await Runtime(settings_in(tmp_path)).start()
+        assert first.recovered  # the refused second runtime left the first untouched
+    finally:
+        await first.stop()
+    assert not lock_is_held(tmp_path)
+
+
+async def test_reference_data_is_set_up_once_and_state_survives_a_restart(tmp_path: Path) -> None:
+    runtime = Runtime(settings_in(tmp_path))
+    await runtime.start()
+    setup_seq = runtime.engine.state.last_seq
+    assert set(runtime.engine.state.markets) == {"BTC-USDT", "ETH-USDT", "ETH-BTC"}
+    await runtime.submit(CreditDeposit(5, "BTC", 123, "ref-1"))
+    assert await runtime.projected()
+    state_hash = runtime.engine.state_hash()
+    await runtime.stop()
+
+    again = Runtime(settings_in(tmp_path))
+    await again.start()
+    try:
+        assert again.engine.state.last_seq == setup_seq + 1  # nothing re-submitted on a recovered journal
+        assert again.engine.state_hash() == state_hash
+        assert again.projector.checkpoint == setup_seq + 1
+        ledger = await queries.ledger(again.db, 5)
+        assert [(e.asset, e.available_delta) for e in ledger.items] == [("BTC", 123)]
+        assert await again.database_ready()
+    finally:
+        await again.stop()
