@@ -8,12 +8,14 @@ input against the real server: a 4xx with a code and no change to balances or bo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from sqlalchemy.engine import make_url
 from websockets.sync.client import ClientConnection, connect
 
 from wcx.api.auth.signing import hmac_signature, message
+from wcx.primitives import format_amount
 from wcx.runtime import read_lock_info
 
 PASSWORD = "correct horse battery"
@@ -410,3 +413,62 @@ def test_migrate_and_offline_dev_credit_without_a_server(tmp_path: Path) -> None
     finally:
         offline.stop()
     assert {b["asset"]: b["total"] for b in balances}["ETH"] == "1.250000000000000000"
+
+
+def test_kill_9_under_signed_order_load_loses_no_acknowledged_order(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        session = sign_up(http, "kim@example.com")
+        created = session.ok("POST", "/api/v1/api-keys", {"permissions": ["read", "trade"]}, status=201)
+    assert server.dev_credit("kim@example.com", "USDT", "1000000").returncode == 0
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def trader(worker: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            kim = Client(http, "kim@example.com", key=created["key"], secret=created["secret"])
+            for n in itertools.count():
+                body = {"symbol": "BTC-USDT", "side": "buy", "price": "1000", "quantity": "0.01"}
+                try:
+                    response = kim.call(
+                        "POST", "/api/v1/orders", {**body, "client_order_id": f"w{worker}-{n}"}
+                    )
+                except httpx.TransportError:
+                    return  # the server is gone
+                if response.status_code == 201:
+                    acknowledged.append(response.json()["order_id"])
+                if stop.is_set():
+                    return
+
+    workers = [threading.Thread(target=trader, args=(w,)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.process is not None
+    server.process.kill()  # SIGKILL while orders are in flight
+    server.process.wait(timeout=30)
+    stop.set()
+    for worker in workers:
+        worker.join(timeout=30)
+    server.process = None
+    assert len(acknowledged) >= 100
+
+    server.start()
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        kim = sign_up(http, "kim@example.com")
+        open_ids = {o["order_id"] for o in kim.ok("GET", "/api/v1/orders/open")}
+        assert set(acknowledged) <= open_ids
+        usdt = {b["asset"]: b for b in kim.ok("GET", "/api/v1/balances")}["USDT"]
+        # Each resting order holds 10 USDT + the 20 bps maximum fee.
+        assert usdt["held"] == format_amount(len(open_ids) * 10_020_000, 6)
+        history: set[int] = set()
+        cursor = None
+        while True:
+            query = "&cursor=" + cursor if cursor else ""
+            page = kim.ok("GET", f"/api/v1/orders/history?limit=1000{query}")
+            history |= {o["order_id"] for o in page["items"]}
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert history == open_ids  # the projection caught up with the engine after the crash
