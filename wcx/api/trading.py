@@ -70,20 +70,18 @@ RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 # --- views -------------------------------------------------------------------------------------------
 
 
-def _fill_out(event: OrderFilled, account: int, market: Market, quote: int, base: int) -> FillOut:
-    """The side of `event` that belongs to `account`."""
-    taker = event.taker_account == account
-    side = event.taker_side if taker else (Side.SELL if event.taker_side is Side.BUY else Side.BUY)
+def _taker_fill(event: OrderFilled, market: Market, quote: int, base: int) -> FillOut:
+    """The taker's side of a trade (an arriving order only ever takes)."""
     return FillOut(
         trade_id=event.trade_id,
-        order_id=event.taker_order_id if taker else event.maker_order_id,
+        order_id=event.taker_order_id,
         symbol=event.symbol,
-        side=side,
-        liquidity="taker" if taker else "maker",
+        side=event.taker_side,
+        liquidity="taker",
         price=format_amount(event.price, quote),
         quantity=format_amount(event.quantity, base),
         quote_quantity=format_amount(event.quote_quantity, quote),
-        fee=format_amount(event.taker_fee if taker else event.maker_fee, quote),
+        fee=format_amount(event.taker_fee, quote),
         fee_asset=market.quote,
         seq=event.seq,
     )
@@ -148,17 +146,10 @@ def _placed_out(runtime: Runtime, command: PlaceOrder, events: list[Event]) -> P
     accepted = next(e for e in events if isinstance(e, OrderAccepted))
     market = runtime.engine.state.markets[command.symbol]
     quote, base = scales(runtime, market)
-    fills = [
-        _fill_out(e, command.account, market, quote, base)
-        for e in events
-        if isinstance(e, OrderFilled) and accepted.order_id in (e.taker_order_id, e.maker_order_id)
-    ]
-    filled = sum(
-        e.quantity for e in events if isinstance(e, OrderFilled) and e.taker_order_id == accepted.order_id
-    )
-    fee = sum(
-        e.taker_fee for e in events if isinstance(e, OrderFilled) and e.taker_order_id == accepted.order_id
-    )
+    trades = [e for e in events if isinstance(e, OrderFilled) and e.taker_order_id == accepted.order_id]
+    fills = [_taker_fill(e, market, quote, base) for e in trades]
+    filled = sum(e.quantity for e in trades)
+    fee = sum(e.taker_fee for e in trades)
     status, reason, remaining = "filled", "", 0
     for event in events:
         if isinstance(event, OrderCancelled | OrderExpired) and event.order_id == accepted.order_id:
