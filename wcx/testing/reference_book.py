@@ -127,7 +127,7 @@ class ReferenceBook:
         return bool(makers) and _within(is_buy, makers[0].price, price)
 
     def place(self, order_id: int, cmd: PlaceOrder, taker_bps: int) -> Outcome:
-        """Match a new order that passed validation and risk; rest or expire what is left of it."""
+        """Refuse a validated order for a reason the book gives, or trade it and rest or expire the rest."""
         is_buy = cmd.side is Side.BUY
         makers = self.queue(not is_buy)
         taker = _Taker(order_id, cmd.account, is_buy, cmd.price, cmd.quantity, cmd.stp)
