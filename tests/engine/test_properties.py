@@ -3,7 +3,7 @@
 After every command: value is conserved per asset, no book is crossed, holds equal what open orders
 and pending withdrawals need, nothing is negative, the fast book equals the reference book order by
 order, trades and fees are what the reference says, and a journal replica (fed every command
-round-tripped through msgpack, and restarted from its own snapshot now and then) emits the same events
+round-tripped through the journal codec, and restarted from its own snapshot now and then) emits the same events
 and has the same state hash. Snapshots taken at random points plus a tail replay must reproduce the
 live state and events.
 """
@@ -14,7 +14,6 @@ import copy
 from dataclasses import dataclass
 from typing import TypeVar
 
-import msgspec
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -54,6 +53,7 @@ from wcx.engine.events import (
     OrderRejected,
 )
 from wcx.engine.state import FEE_ACCOUNT, SYSTEM_ACCOUNTS
+from wcx.journal.codec import decode_record, encode_record
 from wcx.primitives import Asset
 from wcx.testing.harness import EngineHarness
 from wcx.testing.reference_book import BPS, Outcome, ReferenceBook
@@ -77,9 +77,6 @@ STATUS_CODES = {
     MarketStatus.HALTED: Reject.MARKET_HALTED,
     MarketStatus.CANCEL_ONLY: Reject.MARKET_CANCEL_ONLY,
 }
-
-RECORD_ENCODER = msgspec.msgpack.Encoder()
-RECORD_DECODER = msgspec.msgpack.Decoder(tuple[int, int, Command])
 
 accounts = st.sampled_from(ACCOUNTS)
 assets = st.sampled_from(sorted(SCALES))
@@ -248,7 +245,7 @@ class EngineMachine(RuleBasedStateMachine):
         """Apply to the engine, and to the replica exactly as the journal would hand it back: same events."""
         events = self.harness.apply(command)
         record = self.harness.log[-1]
-        decoded = RECORD_DECODER.decode(RECORD_ENCODER.encode(record))
+        decoded = decode_record(encode_record(record))
         assert decoded == record
         assert self.replica.apply(*decoded) == events, "the replica diverged"
         self.events.append(events)
@@ -479,7 +476,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def replica_has_the_same_state(self) -> None:
-        """The engine fed the msgpack round-tripped log has the same state hash."""
+        """The engine fed the journal-codec round-tripped log has the same state hash."""
         assert self.replica.state_hash() == self.harness.engine.state_hash()
 
     def teardown(self) -> None:
