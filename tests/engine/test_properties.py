@@ -2,10 +2,10 @@
 
 After every command: value is conserved per asset, no book is crossed, holds equal what open orders
 and pending withdrawals need, nothing is negative, the fast book equals the reference book order by
-order, trades and fees are what the reference says, and a journal replica (fed every command
-round-tripped through the journal codec, and restarted from its own snapshot now and then) emits the same events
-and has the same state hash. Snapshots taken at random points plus a tail replay must reproduce the
-live state and events.
+order, trades and fees are what the reference says, and a replica fed every command through the
+journal codec (and restarted from its own snapshot now and then) emits the same events and has the
+same state hash. Snapshots taken at random points plus a tail replay must reproduce the live state
+and events.
 """
 
 from __future__ import annotations
