@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from wcx.engine import PlaceOrder, Side
+from wcx.marketdata.candles import bucket_start, to_datetime
 from wcx.store import queries
-from wcx.store.candles import bucket_start, to_datetime
 from wcx.store.projector import Projector
 
 from .conftest import T0, Database, exchange, run

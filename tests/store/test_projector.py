@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.engine import CancelOrder, CreditDeposit, Engine, PlaceOrder, Side
 from wcx.engine.events import OrderFilled
-from wcx.store.candles import as_utc
+from wcx.marketdata.candles import as_utc
 from wcx.store.projector import ProjectionError, Projector
 from wcx.store.schema import fills, ledger_entries, market_trades, orders, projector_checkpoints
 

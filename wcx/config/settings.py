@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-change-me"
+DEV_SECRET = "dev-insecure-change-me-not-for-production"
 
 
 class Environment(StrEnum):

@@ -74,7 +74,7 @@ from wcx.engine.events import (
 )
 from wcx.engine.orders import Order
 from wcx.engine.state import EngineState
-from wcx.store.candles import INTERVALS, Ohlcv, as_utc, bucket_start, to_datetime
+from wcx.marketdata.candles import INTERVALS, Ohlcv, as_utc, bucket_start, to_datetime
 from wcx.store.schema import candles, fills, ledger_entries, market_trades, orders, projector_checkpoints
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcx.store.candles import INTERVALS, as_utc
+from wcx.marketdata.candles import INTERVALS, as_utc
 from wcx.store.schema import candles, ledger_entries, market_trades, orders
 from wcx.store.schema import fills as fills_table
 

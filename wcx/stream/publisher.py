@@ -51,8 +51,8 @@ from wcx.engine.events import (
     WithdrawalSettled,
 )
 from wcx.engine.orders import Order
+from wcx.marketdata.candles import INTERVALS, Ohlcv, bucket_start
 from wcx.primitives import format_amount
-from wcx.store.candles import INTERVALS, Ohlcv, bucket_start
 from wcx.stream.books import BookTracker, Levels
 from wcx.stream.bus import Bus, Message
 

@@ -1,0 +1,1 @@
+"""Market data shared by the projector and the stream: candle intervals and OHLCV aggregation."""
