@@ -1,23 +1,15 @@
-"""OpenTelemetry spans: always created (so logs carry a real trace id), exported over OTLP when possible.
-
-The OTLP exporter package (`opentelemetry-exporter-otlp`) is not a dependency. When
-`OTEL_EXPORTER_OTLP_ENDPOINT` is set and the package is importable, spans are exported in
-batches; otherwise they are recorded nowhere (tracing is a no-op apart from the ids).
+"""OpenTelemetry spans: always created (so logs carry a real trace id), exported over OTLP/HTTP
+in batches when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (e.g. the collector in front of Jaeger).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-logger = logging.getLogger(__name__)
-
-_EXPORTER_MODULE = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 tracer = trace.get_tracer("wcx")
 
 
@@ -26,21 +18,11 @@ def configure_tracing(endpoint: str, service_name: str = "wcx") -> bool:
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return False
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    exporting = False
     if endpoint:
-        try:
-            module = importlib.import_module(_EXPORTER_MODULE)
-        except ImportError:
-            logger.warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed; "
-                "spans are not exported"
-            )
-        else:
-            exporter = module.OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-            provider.add_span_processor(BatchSpanProcessor(exporter))
-            exporting = True
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    return exporting
+    return bool(endpoint)
 
 
 def current_trace_id() -> str:
