@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from wcx.simulator.api_bench import BenchOptions, iter_rows, run_api_bench
 from wcx.simulator.engine_bench import engine_implementation, run_all
 
 app = typer.Typer(help="Benchmarks (figures printed, never asserted).", no_args_is_help=True)
@@ -50,3 +51,54 @@ def engine(
         table.add_row(str(run["stream"]), "replay", f"{run['replay_cmds_per_s']:,.0f}", "", "", "")
     Console().print(table)
     print("journaled latency is per command: submit of its burst of 100 to acknowledgement after fsync")
+
+
+@app.command("api")
+def api(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    seconds: float = typer.Option(10.0, help="Duration of each phase."),
+    clients: int = typer.Option(64, help="Keep-alive connections in the closed-loop phases."),
+    client_procs: int = typer.Option(1, help="Client processes for the HTTP phases."),
+    paced_rate: float = typer.Option(2000.0, help="Order commands per second in the paced phase."),
+    paced_connections: int = typer.Option(256, help="Connection pool of the paced phase."),
+    ws_subscribers: int = typer.Option(1000, help="WebSocket subscribers to book.BTC-USDT."),
+    ws_procs: int = typer.Option(4, help="Client processes holding the subscribers."),
+    ws_rate: float = typer.Option(50.0, help="Order commands per second while the subscribers listen."),
+    users: int = typer.Option(8, help="Users to register (each costs two argon2 hashes)."),
+    keys_per_user: int = typer.Option(20, help="API keys per user (the rate limit is per key)."),
+    profile: str = typer.Option("", help="Run the server under cProfile and write its stats here."),
+    quickack: bool = typer.Option(
+        False, help="Clients ACK at once (hides the server's missing TCP_NODELAY)."
+    ),
+) -> None:
+    """A real `wcx serve` driven from client processes: order throughput, paced latency, WS fan-out, floor."""
+    options = BenchOptions(
+        seconds=seconds,
+        clients=clients,
+        client_procs=client_procs,
+        paced_rate=paced_rate,
+        paced_connections=paced_connections,
+        ws_subscribers=ws_subscribers,
+        ws_procs=ws_procs,
+        ws_rate=ws_rate,
+        users=users,
+        keys_per_user=keys_per_user,
+        profile=profile,
+        quickack=quickack,
+    )
+    figures = run_api_bench(options)
+    if json_output:
+        print(json.dumps(figures))
+        return
+    table = Table(title=f"wcx bench api ({figures['cpus']} CPUs, {seconds:g} s per phase)")
+    for column in ("phase", "rate/s", "p50 ms", "p99 ms", "p99.9 ms", "client CPU", "server CPU"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for row in iter_rows(figures):
+        table.add_row(*row)
+    Console().print(table)
+    ws = figures["phases"]["websocket"]
+    print(
+        f"acknowledged placements/s {figures['orders_per_s']:,.0f}, order commands/s "
+        f"{figures['order_commands_per_s']:,.0f} = {figures['order_to_floor_ratio']:.2f} x the floor; "
+        f"WebSocket: {ws['gaps']} gaps, {ws['drops']} drops while sending {ws_rate:g} order commands/s"
+    )
