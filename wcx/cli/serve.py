@@ -41,7 +41,9 @@ _ACCOUNT_FIELDS = ("account", "maker_account", "taker_account")
 def listen(host: str, port: int) -> socket.socket:
     """A bound listening address (port 0 picks a free one), or OSError naming what failed."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Naming the protocol matters: asyncio enables TCP_NODELAY on accepted sockets only when the
+    # listener says IPPROTO_TCP; without it every response waits ~40 ms on delayed ACKs (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
