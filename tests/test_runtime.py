@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wcx.config.settings import Settings, load_settings
-from wcx.engine import CreditDeposit
+from wcx.engine import CancelAll, CreditDeposit
 from wcx.runtime import DataDirLockedError, Runtime, lock_is_held, read_lock_info
 from wcx.store import queries
 
@@ -61,3 +61,16 @@ async def test_reference_data_is_set_up_once_and_state_survives_a_restart(tmp_pa
         assert await again.database_ready()
     finally:
         await again.stop()
+
+
+async def test_a_command_without_events_does_not_stall_read_your_writes(tmp_path: Path) -> None:
+    runtime = Runtime(settings_in(tmp_path))
+    await runtime.start()
+    try:
+        await runtime.submit(CreditDeposit(5, "BTC", 123, "ref-1"))
+        assert await runtime.submit(CancelAll(5)) == []  # nothing open: advances seq, no events
+        assert runtime.projector.checkpoint < runtime.sequencer.last_seq
+        # The projection already holds every event, so this must not wait for the missing seq.
+        assert await runtime.projected(timeout=0.05)
+    finally:
+        await runtime.stop()

@@ -132,6 +132,9 @@ class Runtime:
         self._publisher: Publisher | None = None
         self._lock = DataDirLock(self.data_dir)
         self._sequencer: Sequencer | None = None
+        # The newest seq that produced events: commands without events (a cancel-all with nothing
+        # open) advance the sequencer but never reach the projector's checkpoint.
+        self._last_event_seq = 0
 
     @property
     def sequencer(self) -> Sequencer:
@@ -165,6 +168,7 @@ class Runtime:
             sequencer = self._sequencer = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
             await self._start_projector()
+            sequencer.add_listener(self._note_events)
             sequencer.add_listener(self.projector.on_events)
             await self.bus.start()
             self._publisher = Publisher(sequencer.engine, self.bus)
@@ -233,9 +237,13 @@ class Runtime:
         """Sequence several commands in order (one durable batch)."""
         return await self.sequencer.submit_many(commands)
 
+    def _note_events(self, events: list[Event]) -> None:
+        if events:
+            self._last_event_seq = events[-1].seq
+
     async def projected(self, timeout: float = PROJECTION_WAIT_S) -> bool:
-        """Wait (bounded) until SQL history holds every command sequenced so far: read-your-writes."""
-        target = self.sequencer.last_seq
+        """Wait (bounded) until SQL history holds every event sequenced so far: read-your-writes."""
+        target = self._last_event_seq
         deadline = time.monotonic() + timeout
         while self.projector.checkpoint < target:
             if time.monotonic() >= deadline:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wcx.api import auth, public, trading, ws
-from wcx.api.errors import ApiError, error_body, install_error_handlers
+from wcx.api.errors import ERROR_RESPONSES, ApiError, error_body, install_error_handlers
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
 from wcx.api.schemas import DevCreditIn, DevCreditOut
 from wcx.engine import CreditDeposit, Reject
@@ -149,7 +149,9 @@ def _health_routes(app: FastAPI, runtime: Runtime) -> None:
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz", tags=["ops"], responses={503: {"description": "journal not recovered or database down"}}
+    )
     async def readyz() -> JSONResponse:
         """The journal is recovered and the database answers."""
         checks = {"journal": runtime.recovered, "database": await runtime.database_ready()}
@@ -235,9 +237,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware)
     _health_routes(app, runtime)
-    app.include_router(public.router, prefix=API_PREFIX)
-    app.include_router(trading.router, prefix=API_PREFIX)
-    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(public.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(trading.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(auth.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     if runtime.settings.development:
         app.include_router(_dev_router())

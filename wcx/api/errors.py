@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wcx.engine import Reject
@@ -29,6 +30,25 @@ _REJECT_STATUS = {
     Reject.MARKET_HALTED: 409,
     Reject.MARKET_CANCEL_ONLY: 409,
 }
+
+
+class ErrorDetail(BaseModel):
+    """A stable machine-readable code and a message for people."""
+
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorOut, "description": "client error: a stable code and a message"},
+}
+"""Declared on every router so the OpenAPI document describes the one error shape."""
 
 
 class ApiError(Exception):
