@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import socket
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Annotated, Any
 
 import msgspec
@@ -53,11 +54,17 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to `serve_forever`: two servers share one loop and handler."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Install nothing (uvicorn would replace the loop's SIGINT/SIGTERM handlers while serving)."""
+        yield
+
+
 def _server(app: Any, sock: socket.socket, level: str) -> tuple[uvicorn.Server, Coroutine[Any, Any, None]]:
-    config = uvicorn.Config(app, log_config=None, log_level=level.lower())
-    server = uvicorn.Server(config)
-    # Both servers share one loop and one signal handler (installed by serve_forever), not uvicorn's own.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _EmbeddedServer(uvicorn.Config(app, log_config=None, log_level=level.lower()))
     return server, server.serve(sockets=[sock])
 
 
