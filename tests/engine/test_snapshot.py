@@ -16,6 +16,7 @@ from wcx.engine import (
     MarketStatus,
     PlaceOrder,
     Reject,
+    ReleaseWithdrawal,
     SequenceError,
     SetFeeSchedule,
     SetMarketStatus,
@@ -103,6 +104,25 @@ def test_restored_engine_behaves_identically_on_further_commands(h: Exchange) ->
     assert (bid_fill.maker_account, bid_fill.maker_fee) == (C, 6400)
     assert only(original[6], OrderCancelled).remaining == btc("0.0013")
     assert only(original[10], OrderFilled).maker_account == B
+
+
+@pytest.mark.parametrize("zero_balance_case", ["amend", "withdrawal_release"])
+def test_a_restored_engine_handles_balances_that_are_exactly_zero(
+    h: Exchange, zero_balance_case: str
+) -> None:
+    # Snapshots leave out zero balances; the live engine may still carry a 0 entry for the asset.
+    if zero_balance_case == "amend":
+        order_id = h.rest(A, Side.SELL, "65000", "0.001")  # all of A's BTC is now held
+        command: Command = AmendOrder(A, order_id=order_id, price=usdt("64000"))
+    else:
+        h.fund(A, "BTC", btc("0.5"))
+        h.apply(HoldWithdrawal("w-zero", A, "BTC", btc("0.5")))  # all of A's BTC is now held
+        command = ReleaseWithdrawal("w-zero")
+    assert h.balance(A, "BTC")[0] == 0
+    restored = Engine.restore(h.engine.snapshot())
+    seq = h.seq + 1
+    assert restored.apply(seq, seq * 1000, command) == h.apply(command)  # the harness uses ts = seq × 1000
+    assert restored.state_hash() == h.engine.state_hash()
 
 
 def test_restored_engine_keeps_the_sequence(h: Exchange) -> None:

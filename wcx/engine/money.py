@@ -105,7 +105,7 @@ def release_withdrawal(st: EngineState, seq: int, ts: int, cmd: ReleaseWithdrawa
         out.append(CommandRejected(seq, ts, Reject.UNKNOWN_WITHDRAWAL, "withdrawal_release"))
         return
     available = st.accounts[w.account].available
-    available[w.asset] += w.amount + w.fee
+    available[w.asset] = available.get(w.asset, 0) + w.amount + w.fee
     out.append(WithdrawalReleased(seq, ts, cmd.withdrawal_id, w.account, w.asset, w.amount, w.fee))
 
 

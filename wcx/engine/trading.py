@@ -547,7 +547,8 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
         order.price, order.remaining = old[0], old[2]
         side.take_out(order)
         order.price, order.remaining, order.is_open = price, quantity - order.filled, True
-    account.available[asset] -= required - order.hold
+    # .get: a restored snapshot has no entry for a zero balance, which the live engine may still have.
+    account.available[asset] = account.available.get(asset, 0) - (required - order.hold)
     account.held[asset] += required - order.hold
     order.hold = required
     out.append(
