@@ -27,6 +27,7 @@ from wcx.journal.codec import (
     JournalError,
     Record,
     decode_record,
+    decode_records,
     decode_segment_header,
     encode_frames,
     encode_segment_header,
@@ -154,8 +155,26 @@ def _decode(path: Path, offset: int, payload: memoryview) -> Record:
         raise _corrupt(path, offset, f"undecodable record ({exc})") from exc
 
 
-def read_records(data_dir: Path, from_seq: int = 1, *, repair: bool = False) -> Iterator[Record]:
-    """Every record with seq >= from_seq, checking CRCs and that seqs are contiguous.
+DECODE_CHUNK = 4096
+"""Records decoded per msgspec call when reading: amortizes the call, bounds the memory."""
+
+
+def _decode_chunk(path: Path, first_seq: int, frames: list[tuple[int, memoryview]]) -> list[Record]:
+    """Decode frames whose seqs must run from `first_seq`; errors name the offending frame."""
+    try:
+        records = decode_records([payload for _, payload in frames])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        records = [_decode(path, offset, payload) for offset, payload in frames]  # finds the bad one
+    for index, record in enumerate(records):
+        if record[0] != first_seq + index:
+            raise _corrupt(
+                path, frames[index][0], f"record has seq {record[0]}, expected {first_seq + index}"
+            )
+    return records
+
+
+def read_record_batches(data_dir: Path, from_seq: int = 1, *, repair: bool = False) -> Iterator[list[Record]]:
+    """Every record with seq >= from_seq, in lists, checking CRCs and that seqs are contiguous.
 
     With `repair`, a torn tail of the last segment is truncated (logged); without it the
     tail is left alone and reading stops before it (logged too).
@@ -179,18 +198,27 @@ def read_records(data_dir: Path, from_seq: int = 1, *, repair: bool = False) -> 
         if data is None:
             break
         seq = first
-        for offset, payload in _frames(path, data, last=last, repair=repair):
+        chunk: list[tuple[int, memoryview]] = []
+        for frame in _frames(path, data, last=last, repair=repair):
             if seq >= from_seq:
-                record = _decode(path, offset, payload)
-                if record[0] != seq:
-                    raise _corrupt(path, offset, f"record has seq {record[0]}, expected {seq}")
-                yield record
+                chunk.append(frame)
+                if len(chunk) == DECODE_CHUNK:
+                    yield _decode_chunk(path, seq - DECODE_CHUNK + 1, chunk)
+                    chunk = []
             seq += 1
+        if chunk:
+            yield _decode_chunk(path, seq - len(chunk), chunk)
         expected = seq
     if from_seq > expected:
         raise JournalError(
             f"journal of {data_dir} ends at seq {expected - 1}; cannot read from seq {from_seq}"
         )
+
+
+def read_records(data_dir: Path, from_seq: int = 1, *, repair: bool = False) -> Iterator[Record]:
+    """Every record with seq >= from_seq, one at a time (see `read_record_batches`)."""
+    for batch in read_record_batches(data_dir, from_seq, repair=repair):
+        yield from batch
 
 
 class JournalWriter:

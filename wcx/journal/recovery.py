@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from wcx.engine import Engine
-from wcx.journal.log import read_records
+from wcx.journal.log import read_record_batches
 from wcx.journal.snapshots import load_newest_snapshot
 
 logger = logging.getLogger(__name__)
@@ -16,9 +16,10 @@ def _replay_into(engine: Engine, data_dir: Path, *, repair: bool) -> int:
     """Apply every journal record after the engine's last seq; return how many were applied."""
     apply = engine.apply
     count = 0
-    for seq, ts, command in read_records(data_dir, engine.state.last_seq + 1, repair=repair):
-        apply(seq, ts, command)
-        count += 1
+    for batch in read_record_batches(data_dir, engine.state.last_seq + 1, repair=repair):
+        for seq, ts, command in batch:
+            apply(seq, ts, command)
+        count += len(batch)
     return count
 
 
