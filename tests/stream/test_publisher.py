@@ -94,6 +94,17 @@ def random_batch(harness: EngineHarness, rng: random.Random, flow: OrderFlow, si
     return commands
 
 
+async def started_publisher(btc: int, usdt: int) -> tuple[EngineHarness, InProcessBus, Publisher]:
+    """A harness where seller 1 holds `btc` and buyer 2 holds `usdt`, with a started publisher over it."""
+    harness = EngineHarness()
+    harness.fund(1, "BTC", btc)
+    harness.fund(2, "USDT", usdt)
+    bus = InProcessBus()
+    publisher = Publisher(harness.engine, bus)
+    await publisher.start()
+    return harness, bus, publisher
+
+
 def funded_harness(accounts: int) -> tuple[EngineHarness, OrderFlow]:
     harness = EngineHarness()
     flow = OrderFlow(harness.data, list(harness.data.markets), accounts=accounts, seed=7)
@@ -267,12 +278,7 @@ def test_trades_and_ticker_follow_the_fills() -> None:
 
 def test_ticker_volume_is_a_rolling_24_hour_window() -> None:
     async def scenario() -> None:
-        harness = EngineHarness()
-        harness.fund(1, "BTC", 10 * BTC)
-        harness.fund(2, "USDT", 10**6 * USDT)
-        bus = InProcessBus()
-        publisher = Publisher(harness.engine, bus)
-        await publisher.start()
+        harness, bus, publisher = await started_publisher(10 * BTC, 10**6 * USDT)
         tickers = await bus.subscribe("ticker.BTC-USDT")
         minute = 60 * 10**9
         for hour, price in ((0, 60_000), (12, 61_000), (25, 62_000)):
@@ -295,12 +301,7 @@ def test_ticker_volume_is_a_rolling_24_hour_window() -> None:
 
 def test_candles_of_each_interval_follow_the_trades() -> None:
     async def scenario() -> None:
-        harness = EngineHarness()
-        harness.fund(1, "BTC", 10 * BTC)
-        harness.fund(2, "USDT", 10**6 * USDT)
-        bus = InProcessBus()
-        publisher = Publisher(harness.engine, bus)
-        await publisher.start()
+        harness, bus, publisher = await started_publisher(10 * BTC, 10**6 * USDT)
         assert publisher.candle_snapshot("BTC-USDT", "1m") is None
         one_minute = await bus.subscribe("candles.BTC-USDT.1m")
         one_hour = await bus.subscribe("candles.BTC-USDT.1h")
@@ -335,12 +336,7 @@ def _fields(event: Event) -> dict[str, Any]:
 
 def test_account_channel_reports_orders_fills_and_balances() -> None:
     async def scenario() -> None:
-        harness = EngineHarness()
-        harness.fund(1, "BTC", 2 * BTC)
-        harness.fund(2, "USDT", 100_000 * USDT)
-        bus = InProcessBus()
-        publisher = Publisher(harness.engine, bus)
-        await publisher.start()
+        harness, bus, publisher = await started_publisher(2 * BTC, 100_000 * USDT)
         seller = await bus.subscribe("account.1")
         buyer = await bus.subscribe("account.2")
         price = 65_000 * USDT
@@ -416,12 +412,7 @@ def test_account_channel_reports_orders_fills_and_balances() -> None:
 
 def test_market_buy_by_quote_amount_ends_filled() -> None:
     async def scenario() -> None:
-        harness = EngineHarness()
-        harness.fund(1, "BTC", 2 * BTC)
-        harness.fund(2, "USDT", 100_000 * USDT)
-        bus = InProcessBus()
-        publisher = Publisher(harness.engine, bus)
-        await publisher.start()
+        harness, bus, publisher = await started_publisher(2 * BTC, 100_000 * USDT)
         buyer = await bus.subscribe("account.2")
         for price in (65_000, 65_001):
             harness.apply(PlaceOrder(1, "BTC-USDT", Side.SELL, price=price * USDT, quantity=BTC // 10))
