@@ -20,8 +20,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database to `revision` (idempotent)."""
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+    """Bring the database to `revision` (idempotent); by default every branch head.
+
+    Each bounded context (kyc, admin, wallet, …) keeps its own migration branch off the initial
+    revision, so contexts evolve their tables independently.
+    """
 
     def _run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
@@ -31,11 +35,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at, or None before the first migration."""
+    """The revisions the database is at (one per branch head, comma-separated), or None before the first."""
     from alembic.runtime.migration import MigrationContext
 
     def _read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+        return ", ".join(sorted(heads)) or None
 
     async with engine.connect() as connection:
         return await connection.run_sync(_read)
