@@ -123,6 +123,7 @@ class Exchange(EngineHarness):
                     live = list(level.live_orders())
                     assert live and level.total == sum(o.remaining for o in live), f"{symbol} {level.price}"
                     assert all(o.price == level.price for o in live), f"{symbol}: order at a foreign level"
+                assert side.total == sum(level.total for level in side.iter_levels()), f"{symbol} side total"
             best_bid, best_ask = market.book.bids.best(), market.book.asks.best()
             assert best_bid is None or best_ask is None or best_bid.price < best_ask.price, (
                 f"{symbol} crossed"

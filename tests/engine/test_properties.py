@@ -471,6 +471,8 @@ class EngineMachine(RuleBasedStateMachine):
                     assert level.live == len(live) and level.total == sum(o.remaining for o in live)
                     assert all(o.price == level.price for o in live), (symbol, level.price)
                 assert side.best() is (levels[0] if levels else None), symbol
+                assert side.worst() is (levels[-1] if levels else None), symbol
+                assert side.total == sum(level.total for level in levels), symbol
             resting = sum(len(side) for side in self.books[symbol].snapshot())
             assert resting == sum(1 for o in state.orders.values() if o.symbol == symbol), symbol
 

@@ -32,7 +32,7 @@ class Level:
 class BookSide:
     """One side of a book. `keys` ascend towards the best price: price for bids, -price for asks."""
 
-    __slots__ = ("is_bid", "keys", "levels", "top")
+    __slots__ = ("is_bid", "keys", "levels", "top", "total")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
@@ -40,10 +40,19 @@ class BookSide:
         self.keys: list[int] = []
         # The best level is read on every incoming order, so it is cached rather than looked up.
         self.top: Level | None = None
+        # Open quantity of the whole side: an order bigger than the side needs no walk to price it.
+        self.total = 0
 
     def best(self) -> Level | None:
         """The best level, or None when the side is empty."""
         return self.top
+
+    def worst(self) -> Level | None:
+        """The worst level, or None when the side is empty."""
+        keys = self.keys
+        if not keys:
+            return None
+        return self.levels[keys[0] if self.is_bid else -keys[0]]
 
     def add(self, order: Order) -> None:
         """Append an order at the back of its price level."""
@@ -58,15 +67,18 @@ class BookSide:
         level.orders.append(order)
         level.total += order.remaining
         level.live += 1
+        self.total += order.remaining
 
     def reduce(self, order: Order, quantity: int) -> None:
         """An order in the book lost `quantity` of its remainder (fill or amend down)."""
         self.levels[order.price].total -= quantity
+        self.total -= quantity
 
     def remove(self, order: Order) -> None:
         """Take an open order out (cancel, full fill, or amend that loses priority)."""
         level = self.levels[order.price]
         level.total -= order.remaining
+        self.total -= order.remaining
         level.live -= 1
         order.is_open = False
         if level.live == 0:

@@ -40,6 +40,7 @@ class Market:
         "lot_step",
         "max_quantity",
         "min_notional",
+        "min_notional_scaled",
         "min_quantity",
         "quote",
         "status",
@@ -69,6 +70,9 @@ class Market:
         self.min_quantity = min_quantity
         self.max_quantity = max_quantity
         self.min_notional = min_notional
+        # min_notional × base unit: the notional check becomes a division of small numbers rather
+        # than a product that overflows machine words (price × quantity in minor units).
+        self.min_notional_scaled: int = min_notional * self.base_unit
         self.status = status
         self.book = OrderBook()
 

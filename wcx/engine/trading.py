@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from msgspec.structs import astuple
+
 from wcx.engine.book import BookSide, Level
 from wcx.engine.codes import CancelReason, ExpireReason, Reject
 from wcx.engine.commands import (
@@ -40,6 +42,24 @@ _SELL: Final = Side.SELL
 _CANCEL_TAKER: Final = SelfTradePrevention.CANCEL_TAKER
 _CANCEL_MAKER: Final = SelfTradePrevention.CANCEL_MAKER
 
+# `place_order` unpacks the command positionally: one C call instead of a generic attribute lookup
+# per field. Should the command's fields ever change, this stops the engine at import.
+_PLACE_FIELDS: Final = (
+    "account",
+    "symbol",
+    "side",
+    "type",
+    "tif",
+    "price",
+    "quantity",
+    "quote_amount",
+    "post_only",
+    "client_order_id",
+    "stp",
+)
+if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:
+    raise ImportError(f"PlaceOrder fields changed: {PlaceOrder.__struct_fields__}")
+
 
 def _status_reject(status: MarketStatus) -> Reject:
     return Reject.MARKET_HALTED if status is MarketStatus.HALTED else Reject.MARKET_CANCEL_ONLY
@@ -67,7 +87,8 @@ def _check_price(market: Market, price: int) -> Reject | None:
 
 def _check_limit(market: Market, price: int, quantity: int) -> Reject | None:
     code = _check_price(market, price) or _check_quantity(market, quantity)
-    if code is None and price * quantity // market.base_unit < market.min_notional:
+    # floor(price × quantity / base_unit) < min_notional  ⇔  quantity < ⌈min_notional × base_unit / price⌉
+    if code is None and quantity < -(-market.min_notional_scaled // price):
         return Reject.BELOW_MIN_NOTIONAL
     return code
 
@@ -117,8 +138,11 @@ def _tradeable(level: Level, order: Order) -> int:
 
 def _worst_price_for(side: BookSide, order: Order) -> int:
     """The price of the level where the order's quantity would be filled (or the last level)."""
-    price = 0
     quantity = order.quantity
+    if quantity >= side.total and order.stp is not _CANCEL_MAKER:
+        worst = side.worst()
+        return worst.price if worst is not None else 0
+    price = 0
     for level in side.iter_levels():
         price = level.price
         quantity -= _tradeable(level, order)
@@ -239,7 +263,7 @@ def _trade(
         ma.available[base] = ma.available.get(base, 0) + qty
     fee_income = accounts[FEE_ACCOUNT].available
     fee_income[quote] = fee_income.get(quote, 0) + maker_fee + taker_fee
-    side.levels[price].total -= qty
+    side.reduce(maker, qty)
     if maker.remaining == 0:
         side.remove(maker)
         _unregister(st, maker)
@@ -349,32 +373,54 @@ def _finish(
     _unregister(st, order)
 
 
-def _validate_place(st: EngineState, market: Market, cmd: PlaceOrder) -> Reject | None:
-    if cmd.account <= 0:
+def _validate_place(
+    market: Market,
+    account_id: int,
+    cid: str,
+    order_type: OrderType,
+    tif: TimeInForce,
+    price: int,
+    quantity: int,
+    quote_amount: int,
+    post_only: bool,
+) -> Reject | None:
+    if account_id <= 0:
         return Reject.INVALID_ACCOUNT
-    if cmd.client_order_id and not _valid_client_order_id(cmd.client_order_id):
+    if cid and not _valid_client_order_id(cid):
         return Reject.INVALID_CLIENT_ORDER_ID
-    if cmd.type is _LIMIT:
-        if cmd.quote_amount or (cmd.post_only and cmd.tif is not _GTC):
+    if order_type is _LIMIT:
+        if quote_amount or (post_only and tif is not _GTC):
             return Reject.INVALID_ORDER
-        return _check_limit(market, cmd.price, cmd.quantity)
-    if cmd.post_only or (cmd.quantity > 0) == (cmd.quote_amount > 0):
+        return _check_limit(market, price, quantity)
+    if post_only or (quantity > 0) == (quote_amount > 0):
         return Reject.INVALID_ORDER
-    if cmd.price and (code := _check_price(market, cmd.price)):
+    if price and (code := _check_price(market, price)):
         return code
-    if cmd.quantity:
-        return _check_quantity(market, cmd.quantity)
-    if cmd.tif is _FOK or cmd.quote_amount < 0:
+    if quantity:
+        return _check_quantity(market, quantity)
+    if tif is _FOK or quote_amount < 0:
         return Reject.INVALID_ORDER
-    if cmd.quote_amount < max(market.min_notional, 1):
+    if quote_amount < max(market.min_notional, 1):
         return Reject.BELOW_MIN_NOTIONAL
     return None
 
 
 def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[Event]) -> None:
     """Validate, hold funds, match, and rest or close out a new order."""
-    # Each field is read once: attribute access on a command struct is not free on the hot path.
-    account_id, symbol, cid = cmd.account, cmd.symbol, cmd.client_order_id
+    account_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    price: int
+    quantity: int
+    quote_amount: int
+    post_only: bool
+    cid: str
+    stp: SelfTradePrevention
+    (account_id, symbol, side, order_type, tif, price, quantity, quote_amount, post_only, cid, stp) = astuple(
+        cmd
+    )
     market = st.markets.get(symbol)
     code: Reject | None
     if market is None:
@@ -382,15 +428,15 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     elif market.status is not _TRADING:
         code = _status_reject(market.status)
     else:
-        code = _validate_place(st, market, cmd)
+        code = _validate_place(
+            market, account_id, cid, order_type, tif, price, quantity, quote_amount, post_only
+        )
     account = st.accounts.get(account_id)
     if code is None and cid and account and cid in account.client_ids:
         code = Reject.DUPLICATE_CLIENT_ORDER_ID
     if code is not None or market is None:
         out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.UNKNOWN_MARKET, 0, cid))
         return
-    side, order_type, tif, price = cmd.side, cmd.type, cmd.tif, cmd.price
-    quantity, quote_amount, post_only = cmd.quantity, cmd.quote_amount, cmd.post_only
     is_buy = side is _BUY
     maker_bps, taker_bps = st.fee_overrides.get(account_id, st.default_fees)
     book = market.book
@@ -407,7 +453,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         quantity,
         cid,
         post_only,
-        cmd.stp,
+        stp,
         maker_bps,
         taker_bps,
     )
@@ -465,7 +511,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
             hold,
             post_only,
             cid,
-            cmd.stp,
+            stp,
         )
     )
     if not crosses and tif is _GTC and order_type is _LIMIT:
@@ -542,7 +588,7 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
         out.append(OrderRejected(seq, ts, cmd.account, order.symbol, code, order.id, order.client_order_id))
         return
     if keeps_priority:
-        side.levels[price].total -= old[2] - order.remaining
+        side.reduce(order, old[2] - order.remaining)
     else:
         order.price, order.remaining = old[0], old[2]
         side.take_out(order)
