@@ -42,6 +42,7 @@ from wcx.engine import (
     TimeInForce,
 )
 from wcx.engine.admin import MAX_FEE_BPS
+from wcx.engine.book import BookSide, Level
 from wcx.engine.events import (
     FeeScheduleChanged,
     MarketStatusChanged,
@@ -471,10 +472,20 @@ class EngineMachine(RuleBasedStateMachine):
                     assert level.live == len(live) and level.total == sum(o.remaining for o in live)
                     assert all(o.price == level.price for o in live), (symbol, level.price)
                 assert side.best() is (levels[0] if levels else None), symbol
-                assert side.worst() is (levels[-1] if levels else None), symbol
                 assert side.total == sum(level.total for level in levels), symbol
+                self._check_price_to_fill(side, levels)
             resting = sum(len(side) for side in self.books[symbol].snapshot())
             assert resting == sum(1 for o in state.orders.values() if o.symbol == symbol), symbol
+
+    @staticmethod
+    def _check_price_to_fill(side: BookSide, levels: list[Level]) -> None:
+        """The fast pricing walk agrees with a cumulative sum over the levels, at every boundary."""
+        cumulative = 0
+        for level in levels:
+            for probe in (cumulative + 1, cumulative + level.total):
+                assert side.price_to_fill(probe) == level.price, (probe, level.price)
+            cumulative += level.total
+        assert side.price_to_fill(cumulative + 1) == (levels[-1].price if levels else 0)
 
     @invariant()
     def replica_has_the_same_state(self) -> None:

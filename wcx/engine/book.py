@@ -47,12 +47,24 @@ class BookSide:
         """The best level, or None when the side is empty."""
         return self.top
 
-    def worst(self) -> Level | None:
-        """The worst level, or None when the side is empty."""
+    def price_to_fill(self, quantity: int) -> int:
+        """Price of the level where `quantity`, taken from the best level down, fills (else the worst)."""
         keys = self.keys
         if not keys:
-            return None
-        return self.levels[keys[0] if self.is_bid else -keys[0]]
+            return 0
+        is_bid = self.is_bid
+        if quantity >= self.total:
+            return keys[0] if is_bid else -keys[0]
+        # An index walk: pricing runs for every market buy, and a generator per call costs more here.
+        levels = self.levels
+        i = len(keys) - 1
+        while True:
+            key = keys[i]
+            level = levels[key if is_bid else -key]
+            quantity -= level.total
+            if quantity <= 0 or i == 0:
+                return level.price
+            i -= 1
 
     def add(self, order: Order) -> None:
         """Append an order at the back of its price level."""

@@ -138,11 +138,10 @@ def _tradeable(level: Level, order: Order) -> int:
 
 def _worst_price_for(side: BookSide, order: Order) -> int:
     """The price of the level where the order's quantity would be filled (or the last level)."""
-    quantity = order.quantity
-    if quantity >= side.total and order.stp is not _CANCEL_MAKER:
-        worst = side.worst()
-        return worst.price if worst is not None else 0
+    if order.stp is not _CANCEL_MAKER:
+        return side.price_to_fill(order.quantity)
     price = 0
+    quantity = order.quantity
     for level in side.iter_levels():
         price = level.price
         quantity -= _tradeable(level, order)
