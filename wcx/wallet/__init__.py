@@ -1,0 +1,1 @@
+"""Wallet service: chain adapters, deposit watchers, the withdrawal pipeline and signers."""
