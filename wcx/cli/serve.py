@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 import uvicorn
+import uvloop
 from sqlalchemy import select
 
 from wcx.api.app import create_admin_app, create_app
@@ -181,7 +182,7 @@ def serve(
             listen(settings.api_host, settings.api_port) as api,
             listen(settings.admin_host, settings.admin_port) as admin,
         ):
-            asyncio.run(serve_forever(settings, (api, admin), demo=demo))
+            uvloop.run(serve_forever(settings, (api, admin), demo=demo))
     except (DataDirLockedError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
