@@ -417,3 +417,18 @@ async def disable_totp(db: AsyncEngine, state: AuthState, user_id: int, factor: 
             .where(credentials.c.user_id == user_id)
             .values(totp_enabled=False, totp_secret=None, recovery_codes=[])
         )
+
+
+async def confirm_totp(db: AsyncEngine, state: AuthState, user_id: int, code: str | None) -> None:
+    """Step-up check for a sensitive action (withdrawals): 2FA must be on and `code` current and unused."""
+    async with db.begin() as conn:
+        account = await _account(conn, user_id)
+        if not account.totp_enabled:
+            raise ApiError(403, "TOTP_NOT_ENABLED", "turn on 2FA before withdrawing")
+        if code is None:
+            raise ApiError(
+                403, "SECOND_FACTOR_REQUIRED", "send totp_code: withdrawals need a current 2FA code"
+            )
+        factor = schemas.SecondFactor(totp_code=code, recovery_code=None)
+        if not await _second_factor_ok(conn, state, account, factor):
+            raise ApiError(403, "INVALID_SECOND_FACTOR", "wrong or already used code")

@@ -1,0 +1,131 @@
+"""Withdrawal policy from `config/withdrawals.toml`: per-asset fee, minimum, approval threshold, hot/cold
+bounds, and daily limits per KYC tier. Amounts are parsed at the asset's scale and never rounded."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wcx.primitives import AmountError, parse_amount
+
+DEFAULT_WITHDRAWALS_FILE = Path(__file__).resolve().parents[3] / "config" / "withdrawals.toml"
+CHAIN_KINDS = frozenset({"ethereum", "bitcoin"})
+NETWORKS = frozenset({"mainnet", "testnet", "regtest", "local"})
+
+
+class WithdrawalConfigError(ValueError):
+    """The withdrawal policy file is malformed; the message names the entry."""
+
+
+class WithdrawalSettings(BaseSettings):
+    """Process settings of the withdrawal pipeline (env, `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    withdrawals_file: Path = DEFAULT_WITHDRAWALS_FILE
+    withdrawal_poll_s: float = Field(2.0, gt=0)
+    hot_wallet_check_s: float = Field(60.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPolicy:
+    """What one asset's withdrawals cost and need; amounts in minor units."""
+
+    asset: str
+    scale: int
+    chain: str
+    network: str
+    fee: int
+    minimum: int
+    auto_approve_below: int
+    hot_minimum: int
+    hot_maximum: int
+    cold_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalPolicy:
+    """The whole policy: assets, four-eyes rule, address-book delay, daily limits per tier."""
+
+    assets: Mapping[str, AssetPolicy]
+    approvals_required: int
+    address_cooling_off_s: int
+    default_tier: int
+    daily_limits: Mapping[int, Mapping[str, int]]
+
+    def daily_limit(self, tier: int, asset: str) -> int:
+        """Minor units of `asset` a user of `tier` may withdraw per rolling day (0: none)."""
+        return self.daily_limits.get(tier, {}).get(asset, 0)
+
+
+def _amount(entry: Mapping[str, Any], key: str, scale: int, where: str) -> int:
+    try:
+        return parse_amount(str(entry[key]), scale, allow_zero=True)
+    except KeyError:
+        raise WithdrawalConfigError(f"{where}: missing {key}") from None
+    except AmountError as exc:
+        raise WithdrawalConfigError(f"{where}: {key}: {exc}") from None
+
+
+def _asset(code: str, entry: Mapping[str, Any], scale: int) -> AssetPolicy:
+    where = f"assets.{code}"
+    chain, network = str(entry.get("chain", "")), str(entry.get("network", ""))
+    if chain not in CHAIN_KINDS or network not in NETWORKS:
+        raise WithdrawalConfigError(
+            f"{where}: chain must be one of {sorted(CHAIN_KINDS)}, network one of {sorted(NETWORKS)}"
+        )
+    policy = AssetPolicy(
+        asset=code,
+        scale=scale,
+        chain=chain,
+        network=network,
+        fee=_amount(entry, "fee", scale, where),
+        minimum=_amount(entry, "minimum", scale, where),
+        auto_approve_below=_amount(entry, "auto_approve_below", scale, where),
+        hot_minimum=_amount(entry, "hot_minimum", scale, where),
+        hot_maximum=_amount(entry, "hot_maximum", scale, where),
+        cold_address=str(entry.get("cold_address", "")),
+    )
+    if policy.minimum <= 0 or policy.hot_minimum > policy.hot_maximum:
+        raise WithdrawalConfigError(f"{where}: minimum must be positive and hot_minimum <= hot_maximum")
+    return policy
+
+
+def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int]) -> WithdrawalPolicy:
+    """Validate a parsed TOML document against the exchange's asset scales."""
+    assets: dict[str, AssetPolicy] = {}
+    # An asset this exchange does not list (another markets file) simply cannot be withdrawn.
+    for code, entry in doc.get("assets", {}).items():
+        if code in scales:
+            assets[code] = _asset(code, entry, scales[code])
+    limits: dict[int, dict[str, int]] = {}
+    for tier, entry in doc.get("daily_limits", {}).items():
+        if not str(tier).isdigit():
+            raise WithdrawalConfigError(f"daily_limits.{tier}: tiers are non-negative integers")
+        limits[int(tier)] = {
+            code: _amount(entry, code, scales[code], f"daily_limits.{tier}")
+            for code in entry
+            if code in assets
+        }
+    approvals = int(doc.get("approvals_required", 2))
+    if approvals < 2:
+        raise WithdrawalConfigError("approvals_required: four-eyes means at least 2")
+    return WithdrawalPolicy(
+        assets=assets,
+        approvals_required=approvals,
+        address_cooling_off_s=int(float(doc.get("address_cooling_off_hours", 24)) * 3600),
+        default_tier=int(doc.get("default_tier", 1)),
+        daily_limits=limits,
+    )
+
+
+def load_policy(path: Path, scales: Mapping[str, int]) -> WithdrawalPolicy:
+    """Read and validate a withdrawal policy file."""
+    with path.open("rb") as fh:
+        return parse_policy(tomllib.load(fh), scales)

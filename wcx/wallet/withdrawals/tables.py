@@ -1,0 +1,82 @@
+"""The withdrawal pipeline's tables on the shared metadata (migration `withdrawals_0001` creates them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
+
+from wcx.store.schema import Id, metadata
+from wcx.store.types import Amount
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    # The id doubles as the engine's withdrawal id (hold/settle/release reference).
+    Column("id", String(40), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("asset", String(16), nullable=False),
+    Column("chain", String(32), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("memo", String(128), nullable=False, default=""),
+    Column("amount", Amount, nullable=False),
+    Column("fee", Amount, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("reason", String(64), nullable=False, default=""),
+    Column("approvals_required", Integer, nullable=False),
+    Column("api_key_id", BigInteger),
+    Column("ip", String(45)),
+    Column("from_address", String(128)),
+    Column("nonce", BigInteger),
+    Column("raw_tx", Text),
+    Column("tx_hash", String(80)),
+    Column("confirmations", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(255), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
+    Index("ix_withdrawals_state", "state"),
+)
+
+withdrawal_approvals = Table(
+    "withdrawal_approvals",
+    metadata,
+    Column("withdrawal_id", String(40), ForeignKey("withdrawals.id"), primary_key=True),
+    Column("admin_id", String(64), primary_key=True),
+    Column("decision", String(16), nullable=False),
+    Column("reason", String(255), nullable=False, default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+withdrawal_addresses = Table(
+    "withdrawal_addresses",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False),
+    Column("asset", String(16), nullable=False),
+    Column("address", String(128), nullable=False),
+    Column("label", String(64), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("usable_from", DateTime(timezone=True), nullable=False),
+    Index("ix_withdrawal_addresses_user_id_asset_address", "user_id", "asset", "address", unique=True),
+)
+
+wallet_nonces = Table(
+    "wallet_nonces",
+    metadata,
+    Column("chain", String(32), primary_key=True),
+    Column("address", String(128), primary_key=True),
+    Column("next_nonce", BigInteger, nullable=False),
+)
+
+wallet_rebalances = Table(
+    "wallet_rebalances",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("asset", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("amount", Amount, nullable=False),
+    Column("hot_balance", Amount, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_wallet_rebalances_asset_state", "asset", "state"),
+)
