@@ -41,6 +41,7 @@ Reader = Annotated[Principal, Depends(private_principal(Permission.READ))]
 Withdrawer = Annotated[Principal, Depends(private_principal(Permission.WITHDRAW))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 WithdrawalId = Annotated[str, Path(min_length=1, max_length=40)]
+EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 _STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "unavailable": 503}
 _CODE_STATUS = {"INSUFFICIENT_FUNDS": 422}
@@ -256,7 +257,7 @@ async def add_address(body: AddressIn, principal: Withdrawer, runtime: RuntimeDe
 
 
 @router.delete("/withdrawal-addresses/{entry_id}", status_code=204)
-async def remove_address(entry_id: int, principal: Withdrawer, runtime: RuntimeDep) -> Response:
+async def remove_address(entry_id: EntryId, principal: Withdrawer, runtime: RuntimeDep) -> Response:
     """Remove an address-book entry."""
     try:
         await service.remove_address(runtime.db, user_id=principal.user_id, entry_id=entry_id)
