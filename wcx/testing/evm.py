@@ -1,0 +1,130 @@
+"""A local EVM to test against: eth-tester with py-evm in-process, or any dev node (hardhat) over HTTP.
+
+`LocalEvm` drives the chain through JSON-RPC only (unlocked dev accounts, `evm_mine`,
+`evm_snapshot` / `evm_revert`), so the same helpers serve the in-process tester and a `hardhat node`.
+The ERC-20 it deploys is OpenZeppelin's `ERC20` with 6 decimals (`data/TestUSDT.sol`, bytecode and
+ABI precompiled in `data/TestUSDT.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+from web3.providers.eth_tester import AsyncEthereumTesterProvider
+from web3.types import RPCEndpoint, RPCResponse
+
+from wcx.wallet.chains.ethereum.codec import hex0x, transfer_call
+from wcx.wallet.chains.ethereum.rpc import EthereumRpc
+
+TOKEN_ARTIFACT = Path(__file__).with_name("data") / "TestUSDT.json"
+TOKEN_SUPPLY = 10**15  # 1e9 USDT in base units
+# eth-tester's first funded account has private key 1; hardhat's first is from its public test mnemonic.
+KNOWN_KEYS = {
+    "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf": "0x" + "00" * 31 + "01",
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266": (
+        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+    ),
+}
+
+
+@cache
+def token_artifact() -> dict[str, Any]:
+    """ABI and creation bytecode of the test ERC-20."""
+    with TOKEN_ARTIFACT.open(encoding="utf-8") as fh:
+        artifact: dict[str, Any] = json.load(fh)
+    return artifact
+
+
+class _NodeLikeProvider(AsyncEthereumTesterProvider):
+    """eth-tester raises Python exceptions where a node answers a JSON-RPC error (an invalid raw
+    transaction, a nonce too low); answer like a node so adapters see one behaviour."""
+
+    async def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """The tester's answer, or a JSON-RPC error object carrying the exception's message."""
+        try:
+            return await super().make_request(method, params)
+        except Exception as exc:
+            return {"id": 0, "jsonrpc": "2.0", "error": {"code": -32000, "message": str(exc)}}
+
+
+def in_process_rpc() -> EthereumRpc:
+    """A fresh in-process chain (eth-tester + py-evm) behind the JSON-RPC interface."""
+    return EthereumRpc(_NodeLikeProvider())
+
+
+class LocalEvm:
+    """Test helpers over a development chain reachable through `rpc`."""
+
+    def __init__(self, rpc: EthereumRpc) -> None:
+        self.rpc = rpc
+        self.w3 = rpc.w3
+        self.funder = ""
+        self.token = ""
+
+    async def start(self, *, deploy_token: bool = True) -> LocalEvm:
+        """Pick the funded account and deploy the test token."""
+        accounts = await self.rpc.call(self.w3.eth.accounts)
+        self.funder = to_checksum_address(accounts[0])
+        if deploy_token:
+            artifact = token_artifact()
+            contract = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+            tx = await contract.constructor(TOKEN_SUPPLY).transact({"from": self.funder})
+            receipt = await self.w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.05)
+            self.token = to_checksum_address(receipt["contractAddress"])
+        return self
+
+    async def _send(self, tx: dict[str, Any]) -> str:
+        tx_hash = await self.rpc.call(self.w3.eth.send_transaction({"from": self.funder, **tx}))
+        receipt = await self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"test transaction reverted: {tx}")
+        return hex0x(tx_hash)
+
+    async def send_eth(self, to: str, wei: int) -> str:
+        """Pay ETH from the funded account (mined at once on auto-mining dev chains); the tx hash."""
+        return await self._send({"to": to_checksum_address(to), "value": wei})
+
+    async def send_token(self, to: str, amount: int) -> str:
+        """Pay test-token base units from the funded account; the tx hash."""
+        return await self._send(
+            {"to": self.token, "data": hex0x(transfer_call(to_checksum_address(to), amount))}
+        )
+
+    async def mine(self, blocks: int = 1) -> None:
+        """Mine empty blocks."""
+        for _ in range(blocks):
+            await self.rpc.request("evm_mine", [])
+
+    async def height(self) -> int:
+        """The newest block number."""
+        return int(await self.rpc.call(self.w3.eth.block_number))
+
+    async def snapshot(self) -> Any:
+        """Remember the chain state (for a reorg: revert, then mine a different, longer chain)."""
+        return await self.rpc.request("evm_snapshot", [])
+
+    async def revert(self, snapshot: Any) -> None:
+        """Go back to a snapshot: every block after it disappears."""
+        await self.rpc.request("evm_revert", [snapshot])
+
+    async def signed_eth_transfer(self, to: str, wei: int) -> bytes:
+        """A raw EIP-1559 transaction from the funded account, signed locally (test key), not sent."""
+        key = KNOWN_KEYS[self.funder]
+        nonce = await self.rpc.call(self.w3.eth.get_transaction_count(self.funder, "pending"))
+        latest = await self.rpc.call(self.w3.eth.get_block("latest"))
+        tx = {
+            "type": 2,
+            "chainId": await self.rpc.call(self.w3.eth.chain_id),
+            "nonce": nonce,
+            "to": to_checksum_address(to),
+            "value": wei,
+            "gas": 21_000,
+            "maxPriorityFeePerGas": 10**9,
+            "maxFeePerGas": 2 * int(latest["baseFeePerGas"]) + 10**9,
+        }
+        return bytes(Account.sign_transaction(tx, key).raw_transaction)
