@@ -24,6 +24,7 @@ from wcx.config.settings import Settings
 from wcx.engine import Command, Engine, Event, PlaceOrder
 from wcx.engine.events import CommandRejected, OrderRejected
 from wcx.journal import load_newest_snapshot, read_records
+from wcx.kyc import KycService, create_kyc_service, load_kyc_settings
 from wcx.observability.logging import get_logger
 from wcx.observability.metrics import (
     ENGINE_ERRORS,
@@ -121,7 +122,7 @@ class Runtime:
     (WebSocket channels). Both are registered before anything new is sequenced, so they see every event.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, kyc: KycService | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.db: AsyncEngine = create_engine(settings.resolved_database_url())
@@ -135,6 +136,13 @@ class Runtime:
         # The newest seq that produced events: commands without events (a cancel-all with nothing
         # open) advance the sequencer but never reach the projector's checkpoint.
         self._last_event_seq = 0
+        self.kyc = kyc if kyc is not None else self._create_kyc()
+
+    def _create_kyc(self) -> KycService:
+        """The KYC service from KYC_* settings, in this runtime's environment and data directory."""
+        kyc_settings = load_kyc_settings(wcx_env=self.settings.wcx_env, data_dir=self.data_dir)
+        data = load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE)
+        return create_kyc_service(kyc_settings, {asset.code: asset.scale for asset in data.assets})
 
     @property
     def sequencer(self) -> Sequencer:
@@ -165,6 +173,7 @@ class Runtime:
         self._lock.acquire()
         try:
             await upgrade(self.db)
+            await self._refresh_screening_lists()
             sequencer = self._sequencer = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
             await self._start_projector()
@@ -183,6 +192,14 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    async def _refresh_screening_lists(self) -> None:
+        """Record the screening lists' digests; a changed list re-screens every approved user."""
+        lists = list(self.kyc.screener.lists.values())
+        async with self.db.begin() as connection:
+            changed, reopened = await self.kyc.refresh_lists(connection, lists)
+        if changed:
+            log.info("screening lists loaded", changed=changed, reopened=reopened)
 
     async def _start_projector(self) -> None:
         """Project what the journal holds beyond the SQL checkpoint (after a crash), then follow live."""

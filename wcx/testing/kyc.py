@@ -1,0 +1,94 @@
+"""KYC test kit: a service over a temporary vault, sample documents made on the fly, fixed prices."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+
+from PIL import Image
+from pypdf import PdfWriter
+
+from wcx.kyc.limits import FixedPrices
+from wcx.kyc.screening import Screener, ScreeningList
+from wcx.kyc.service import KycService, utc_now
+from wcx.kyc.tiers import DEFAULT_KYC_FILE, load_kyc_config
+from wcx.kyc.vault import DocumentVault, Sealer
+
+DEMO_SCALES = {"BTC": 8, "ETH": 18, "USDT": 6}
+
+
+def make_kyc_service(
+    root: Path,
+    *,
+    default_tier: int = 0,
+    lists: Sequence[ScreeningList] = (),
+    clock: Callable[[], datetime] = utc_now,
+    key: bytes | None = None,
+) -> KycService:
+    """A KYC service with the shipped tiers, documents under `root`, a random key."""
+    key = key or secrets.token_bytes(32)
+    return KycService(
+        load_kyc_config(DEFAULT_KYC_FILE, DEMO_SCALES),
+        DocumentVault(root, key),
+        Sealer(key),
+        default_tier=default_tier,
+        screener=Screener(lists),
+        clock=clock,
+    )
+
+
+def demo_prices(btc: str = "65000", eth: str = "3200") -> FixedPrices:
+    """Prices in USDT minor units per minor unit of BTC and ETH (from whole-unit USDT prices)."""
+    return FixedPrices(
+        "USDT",
+        {
+            "BTC": Fraction(btc) * 10**6 / 10**8,
+            "ETH": Fraction(eth) * 10**6 / 10**18,
+        },
+    )
+
+
+def sample_png(size: tuple[int, int] = (64, 48), text: bytes = b"") -> bytes:
+    """A real PNG (a gradient), optionally carrying `text` in a tEXt chunk."""
+    from PIL.PngImagePlugin import PngInfo
+
+    image = Image.new("RGB", size)
+    image.putdata([(x * 4 % 256, y * 5 % 256, 128) for y in range(size[1]) for x in range(size[0])])
+    info = PngInfo()
+    if text:
+        info.add_text("Comment", text.decode())
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def sample_jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A real baseline JPEG."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def sample_pdf(pages: int = 1, title: str = "passport scan") -> bytes:
+    """A real PDF with blank pages and a title in its metadata."""
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def elf_executable() -> bytes:
+    """The first bytes of an x86-64 ELF executable (enough to be one by content)."""
+    return b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x02\x00\x3e\x00" + secrets.token_bytes(200)
+
+
+def windows_executable() -> bytes:
+    """A PE/MZ header followed by junk."""
+    return b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + secrets.token_bytes(300)
