@@ -1,0 +1,215 @@
+"""ccxt's binance class, unchanged, against a real `wcx serve`: market data, account, orders, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import httpx
+import pytest
+
+from api.binance.conftest import Egress, Venue
+
+SYMBOL = "BTC/USDT"
+
+
+def test_load_markets_maps_symbols_filters_and_precisions(venue: Venue) -> None:
+    client = venue.rest()
+    markets = client.load_markets()
+    assert {"BTC/USDT", "ETH/USDT", "ETH/BTC"} <= set(markets)
+    btc = markets[SYMBOL]
+    assert (btc["id"], btc["base"], btc["quote"], btc["spot"], btc["active"]) == (
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        True,
+        True,
+    )
+    assert btc["precision"]["price"] == 0.01 and btc["precision"]["amount"] == 0.0001
+    assert btc["limits"]["amount"] == {"min": 0.0001, "max": 1000.0}
+    assert btc["limits"]["cost"]["min"] == 5.0
+    filters = {f["filterType"]: f for f in btc["info"]["filters"]}
+    assert set(filters) == {"PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL"}
+    assert filters["LOT_SIZE"]["stepSize"] == "0.00010000"
+    server_time = client.fetch_time()
+    assert abs(server_time - time.time() * 1000) < 5_000
+
+
+def test_public_market_data_after_trading(venue: Venue) -> None:
+    alice, bob = venue.rest(venue.alice), venue.rest(venue.bob)
+    maker = alice.create_order(SYMBOL, "limit", "sell", 0.5, 60_000)
+    taker = bob.create_order(SYMBOL, "limit", "buy", 0.2, 60_000, {"timeInForce": "IOC"})
+    assert taker["status"] == "closed" and taker["filled"] == 0.2
+    book = bob.fetch_order_book(SYMBOL)
+    assert book["asks"][0] == [60_000.0, 0.3]
+    assert isinstance(book["nonce"], int) and book["nonce"] > 0
+    trades = bob.fetch_trades(SYMBOL)
+    assert trades[-1]["price"] == 60_000.0 and trades[-1]["amount"] == 0.2 and trades[-1]["side"] == "buy"
+    candles = bob.fetch_ohlcv(SYMBOL, "1m")
+    assert candles and candles[-1][4] == 60_000.0 and candles[-1][5] >= 0.2
+    ticker = bob.fetch_ticker(SYMBOL)
+    assert ticker["last"] == 60_000.0 and ticker["ask"] == 60_000.0 and ticker["baseVolume"] >= 0.2
+    alice.cancel_order(maker["id"], SYMBOL)
+    raw = httpx.get(f"{venue.url}/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m"}).json()
+    assert Decimal(raw[-1][9]) >= Decimal("0.2")  # taker buy base volume
+    assert httpx.get(f"{venue.url}/api/v3/ping").json() == {}
+    prices = httpx.get(f"{venue.url}/api/v3/ticker/price", params={"symbol": "BTCUSDT"}).json()
+    assert prices == {"symbol": "BTCUSDT", "price": "60000.000000"}
+    book_ticker = httpx.get(f"{venue.url}/api/v3/ticker/bookTicker").json()
+    assert {t["symbol"] for t in book_ticker} == {"BTCUSDT", "ETHUSDT", "ETHBTC"}
+    aggregated = httpx.get(f"{venue.url}/api/v3/aggTrades", params={"symbol": "BTCUSDT"}).json()
+    assert aggregated[-1]["q"] == "0.20000000" and aggregated[-1]["m"] is False
+
+
+def test_balance_and_every_order_kind(venue: Venue) -> None:
+    alice, bob = venue.rest(venue.alice), venue.rest(venue.bob)
+    before = alice.fetch_balance()
+    assert (
+        before["USDT"]["free"] > 0 and before["BTC"]["total"] == before["BTC"]["free"] + before["BTC"]["used"]
+    )
+
+    resting = alice.create_order(SYMBOL, "limit", "buy", 0.01, 50_000)
+    assert resting["status"] == "open" and resting["clientOrderId"]
+    assert alice.fetch_balance()["USDT"]["used"] > before["USDT"]["used"]
+    fetched = alice.fetch_order(resting["id"], SYMBOL)
+    assert (fetched["status"], fetched["price"], fetched["amount"]) == ("open", 50_000.0, 0.01)
+    assert resting["id"] in [o["id"] for o in alice.fetch_open_orders(SYMBOL)]
+    cancelled = alice.cancel_order(resting["id"], SYMBOL)
+    assert cancelled["status"] == "canceled"
+    assert alice.fetch_order(resting["id"], SYMBOL)["status"] == "canceled"
+
+    post_only = alice.create_order(SYMBOL, "limit", "sell", 0.1, 70_000, {"postOnly": True})
+    assert post_only["id"] and alice.fetch_order(post_only["id"], SYMBOL)["postOnly"] is True
+    fok = bob.create_order(SYMBOL, "limit", "buy", 0.05, 70_000, {"timeInForce": "FOK"})
+    assert fok["status"] == "closed" and fok["filled"] == 0.05
+    ioc = bob.create_order(SYMBOL, "limit", "buy", 0.5, 70_000, {"timeInForce": "IOC"})
+    assert ioc["status"] == "expired" and ioc["filled"] == pytest.approx(0.05)
+    gtc = alice.create_order(SYMBOL, "limit", "sell", 0.2, 65_000, {"clientOrderId": "my-order-1"})
+    assert gtc["clientOrderId"] == "my-order-1"
+    by_amount = bob.create_order(SYMBOL, "market", "buy", 0.1)
+    assert by_amount["status"] == "closed" and by_amount["filled"] == 0.1 and by_amount["cost"] == 6_500.0
+    assert by_amount["trades"] and by_amount["fee"]["currency"] == "USDT"
+    by_cost = bob.create_order(SYMBOL, "market", "buy", None, None, {"cost": 650})
+    # The quote amount covers price and fee (charged in USDT): 0.0099 BTC is what 650 USDT buys at 0.2 %;
+    # the unspendable rest expires, as Binance reports a MARKET order that could not fill entirely.
+    assert (by_cost["filled"], by_cost["cost"], by_cost["status"]) == (0.0099, 643.5, "expired")
+    assert by_cost["cost"] + by_cost["fee"]["cost"] <= 650
+    mine = bob.fetch_my_trades(SYMBOL)
+    assert [t["order"] for t in mine[-2:]] == [by_amount["id"], by_cost["id"]]
+    assert mine[-1]["fee"] == {"cost": 1.287, "currency": "USDT"}
+    assert all(t["side"] == "buy" and t["takerOrMaker"] == "taker" for t in mine[-2:])
+    all_orders = alice.fetch_orders(SYMBOL)
+    assert {resting["id"], post_only["id"], gtc["id"]} <= {o["id"] for o in all_orders}
+    alice.cancel_all_orders(SYMBOL)
+    assert alice.fetch_open_orders(SYMBOL) == []
+
+
+def test_errors_map_to_ccxt_exceptions(venue: Venue) -> None:
+    alice = venue.rest(venue.alice)
+    alice.load_markets()
+    with pytest.raises(ccxt.InsufficientFunds):
+        alice.create_order(SYMBOL, "limit", "buy", 900, 60_000)
+    with pytest.raises(ccxt.InvalidOrder):  # above the maximum quantity: Filter failure: LOT_SIZE
+        alice.create_order(SYMBOL, "limit", "buy", 1001, 100)
+    with pytest.raises(ccxt.InvalidOrder):  # off the tick (ccxt would round it, so use the raw endpoint)
+        alice.private_post_order(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": "60000.001",
+            }
+        )
+    with pytest.raises(ccxt.BadRequest):  # -1013 Filter failure: NOTIONAL (ccxt's generic -1013 class)
+        alice.create_order(SYMBOL, "limit", "buy", 0.0001, 100)
+    resting = venue.rest(venue.bob).create_order(SYMBOL, "limit", "sell", 0.01, 61_000)
+    with pytest.raises(ccxt.OrderImmediatelyFillable):  # a post-only (LIMIT_MAKER) order that would take
+        alice.create_order(SYMBOL, "limit", "buy", 0.01, 61_000, {"postOnly": True})
+    with pytest.raises(ccxt.InvalidOrder):  # -2010 Duplicate order sent.
+        alice.create_order(SYMBOL, "limit", "buy", 0.01, 1_000, {"clientOrderId": "dup-1"})
+        alice.create_order(SYMBOL, "limit", "buy", 0.01, 1_000, {"clientOrderId": "dup-1"})
+    venue.rest(venue.bob).cancel_order(resting["id"], SYMBOL)
+    with pytest.raises(ccxt.OrderNotFound):
+        alice.fetch_order("999999999", SYMBOL)
+    with pytest.raises(ccxt.OrderNotFound):
+        alice.cancel_order("999999999", SYMBOL)
+    with pytest.raises(ccxt.AuthenticationError):
+        venue.rest(type(venue.alice)(venue.alice.email, venue.alice.key, "0" * 64)).fetch_balance()
+    with pytest.raises(ccxt.AuthenticationError):
+        venue.rest(type(venue.alice)(venue.alice.email, "no-such-key", venue.alice.secret)).fetch_balance()
+    with pytest.raises(ccxt.InvalidNonce):  # timestamp outside recvWindow
+        stale = venue.rest(venue.alice)
+        stale.nonce = lambda: int(time.time() * 1000) - 120_000  # type: ignore[method-assign]
+        stale.fetch_balance()
+    with pytest.raises(ccxt.BadSymbol):
+        httpx_error(venue, "/api/v3/depth", {"symbol": "NOPENOPE"}, -1121)
+        alice.public_get_depth({"symbol": "NOPENOPE"})
+    alice.cancel_all_orders(SYMBOL)
+
+
+def httpx_error(venue: Venue, path: str, params: dict[str, Any], code: int) -> None:
+    """A raw request answering the Binance error shape with `code`."""
+    response = httpx.get(f"{venue.url}{path}", params=params)
+    assert response.status_code == 400 and response.json()["code"] == code, response.text
+
+
+def test_signature_rules_match_the_documentation(venue: Venue) -> None:
+    key, secret = venue.alice.key, venue.alice.secret
+    query = f"omitZeroBalances=true&recvWindow=5000&timestamp={int(time.time() * 1000)}"
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    ok = httpx.get(f"{venue.url}/api/v3/account?{query}&signature={signature}", headers={"X-MBX-APIKEY": key})
+    assert ok.status_code == 200 and ok.headers["X-MBX-USED-WEIGHT-1M"].isdigit()
+    assert {b["asset"] for b in ok.json()["balances"]} >= {"BTC", "USDT"}
+    # Mixed query string and body: the signature covers the query concatenated with the body (no "&").
+    stamp = int(time.time() * 1000)
+    head = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC"
+    body = f"quantity=0.01&price=1000&recvWindow=5000&timestamp={stamp}"
+    mixed = hmac.new(secret.encode(), (head + body).encode(), hashlib.sha256).hexdigest()
+    placed = httpx.post(
+        f"{venue.url}/api/v3/order?{head}",
+        content=f"{body}&signature={mixed}",
+        headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["status"] == "NEW" and placed.json()["fills"] == []
+    wrong = httpx.get(
+        f"{venue.url}/api/v3/account?{query}&signature={'0' * 64}", headers={"X-MBX-APIKEY": key}
+    )
+    assert wrong.json()["code"] == -1022
+    unsigned = httpx.get(f"{venue.url}/api/v3/account?{query}", headers={"X-MBX-APIKEY": key})
+    assert unsigned.json()["code"] == -1102
+    venue.rest(venue.alice).cancel_all_orders(SYMBOL)
+
+
+def test_rate_limit_is_429_with_retry_after_and_ccxt_raises_ddos_protection(venue: Venue) -> None:
+    client = venue.rest()
+    client.load_markets()
+    with httpx.Client(base_url=venue.url) as http:
+        weights = []
+        for _ in range(400):  # the IP bucket holds 40 and refills 20/s: a tight loop empties it
+            refused = http.get("/api/v3/time")
+            if refused.status_code == 429:
+                break
+            weights.append(int(refused.headers["X-MBX-USED-WEIGHT-1M"]))
+    assert max(weights) >= 30  # the header reports the weight in use
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["code"] == -1003
+    with pytest.raises(ccxt.DDoSProtection):
+        client.fetch_time()
+    time.sleep(2.5)  # the bucket refills (40 at 20/s) for the tests after this one
+    assert httpx.get(f"{venue.url}/api/v3/time").status_code == 200
+
+
+def test_no_request_left_loopback(venue: Venue, egress: Egress) -> None:
+    client = venue.rest(venue.alice)
+    client.load_markets()
+    client.fetch_balance()
+    assert egress.peers and all(peer[0] == "127.0.0.1" for peer in egress.peers)
+    with pytest.raises(ccxt.NetworkError):  # the guard is live: anything else is refused
+        ccxt.binance({"timeout": 2000}).fetch_time()
