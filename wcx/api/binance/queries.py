@@ -44,6 +44,32 @@ async def open_orders(db: AsyncEngine, account: int, symbol: str | None) -> list
     return [_record(OrderRecord, r) for r in await _rows(db, statement.order_by(orders.c.order_id))]
 
 
+def _window(
+    statement: Select[Any],
+    key: tuple[Any, ...],
+    ts: Any,
+    *,
+    from_id: int | None,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    newest: bool,
+) -> Select[Any]:
+    """Rows with key[0] >= from_id and start <= ts <= end (ms); oldest first, or newest first if `newest`."""
+    if from_id is not None:
+        statement = statement.where(key[0] >= from_id)
+    if start is not None:
+        statement = statement.where(ts >= as_datetime(start))
+    if end is not None:
+        statement = statement.where(ts <= as_datetime(end))
+    return statement.order_by(*(c.desc() for c in key) if newest else key).limit(limit)
+
+
+async def _oldest_first(db: AsyncEngine, cls: Any, statement: Select[Any], newest: bool) -> list[Any]:
+    records = [_record(cls, row) for row in await _rows(db, statement)]
+    return records[::-1] if newest else records
+
+
 async def all_orders(
     db: AsyncEngine,
     account: int,
@@ -55,18 +81,18 @@ async def all_orders(
     limit: int,
 ) -> list[OrderRecord]:
     """The account's orders in one market, oldest first: from `from_id`, in [start, end] ms, or the newest."""
-    statement = select(orders).where(orders.c.account_id == account, orders.c.symbol == symbol)
-    if from_id is not None:
-        statement = statement.where(orders.c.order_id >= from_id)
-    if start is not None:
-        statement = statement.where(orders.c.created_at >= as_datetime(start))
-    if end is not None:
-        statement = statement.where(orders.c.created_at <= as_datetime(end))
     newest = from_id is None and start is None
-    column = orders.c.order_id
-    statement = statement.order_by(column.desc() if newest else column).limit(limit)
-    records = [_record(OrderRecord, r) for r in await _rows(db, statement)]
-    return records[::-1] if newest else records
+    statement = _window(
+        select(orders).where(orders.c.account_id == account, orders.c.symbol == symbol),
+        (orders.c.order_id,),
+        orders.c.created_at,
+        from_id=from_id,
+        start=start,
+        end=end,
+        limit=limit,
+        newest=newest,
+    )
+    return await _oldest_first(db, OrderRecord, statement, newest)
 
 
 async def my_trades(
@@ -84,17 +110,18 @@ async def my_trades(
     statement = select(fills).where(fills.c.account_id == account, fills.c.symbol == symbol)
     if order_id is not None:
         statement = statement.where(fills.c.order_id == order_id)
-    if from_id is not None:
-        statement = statement.where(fills.c.trade_id >= from_id)
-    if start is not None:
-        statement = statement.where(fills.c.ts >= as_datetime(start))
-    if end is not None:
-        statement = statement.where(fills.c.ts <= as_datetime(end))
     newest = from_id is None and start is None and order_id is None
-    key = (fills.c.trade_id, fills.c.order_id)
-    statement = statement.order_by(*(c.desc() for c in key) if newest else key).limit(limit)
-    records = [_record(FillRecord, r) for r in await _rows(db, statement)]
-    return records[::-1] if newest else records
+    statement = _window(
+        statement,
+        (fills.c.trade_id, fills.c.order_id),
+        fills.c.ts,
+        from_id=from_id,
+        start=start,
+        end=end,
+        limit=limit,
+        newest=newest,
+    )
+    return await _oldest_first(db, FillRecord, statement, newest)
 
 
 async def market_trades_range(
@@ -107,18 +134,18 @@ async def market_trades_range(
     limit: int,
 ) -> list[TradeRecord]:
     """A market's trades, oldest first: from `from_id`, in [start, end] ms, or the newest `limit`."""
-    statement = select(market_trades).where(market_trades.c.symbol == symbol)
-    if from_id is not None:
-        statement = statement.where(market_trades.c.trade_id >= from_id)
-    if start is not None:
-        statement = statement.where(market_trades.c.ts >= as_datetime(start))
-    if end is not None:
-        statement = statement.where(market_trades.c.ts <= as_datetime(end))
     newest = from_id is None and start is None
-    column = market_trades.c.trade_id
-    statement = statement.order_by(column.desc() if newest else column).limit(limit)
-    records = [_record(TradeRecord, r) for r in await _rows(db, statement)]
-    return records[::-1] if newest else records
+    statement = _window(
+        select(market_trades).where(market_trades.c.symbol == symbol),
+        (market_trades.c.trade_id,),
+        market_trades.c.ts,
+        from_id=from_id,
+        start=start,
+        end=end,
+        limit=limit,
+        newest=newest,
+    )
+    return await _oldest_first(db, TradeRecord, statement, newest)
 
 
 async def trade_id_range(db: AsyncEngine, symbol: str, start: datetime) -> tuple[int, int] | None:
