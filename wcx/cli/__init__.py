@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import audit, bench, demo, dev, serve
+from wcx.cli import audit, bench, custody, demo, dev, serve
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
@@ -13,6 +13,7 @@ app.command("migrate")(dev.migrate)
 app.add_typer(bench.app, name="bench")
 app.add_typer(dev.app, name="dev")
 app.add_typer(audit.app, name="audit")
+app.add_typer(custody.app, name="custody")
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pkcs11
+import pytest
+
+from wcx.testing.services import missing_service
 
 MODULE_CANDIDATES = (
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -102,3 +105,12 @@ def shared_softhsm(root: Path) -> SoftHsm:
     os.environ["SOFTHSM2_CONF"] = str(conf)
     _shared = SoftHsm(module=module, conf=conf, tokens=tokens)
     return _shared
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
+    """Pytest fixture: the process's SoftHSM2 (installed by .ci/setup.d/softhsm.sh or on first use)."""
+    try:
+        return shared_softhsm(tmp_path_factory.mktemp("softhsm"))
+    except SoftHsmMissingError as exc:
+        missing_service(str(exc))

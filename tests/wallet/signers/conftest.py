@@ -6,18 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from wcx.testing.services import missing_service
-from wcx.testing.softhsm import USER_PIN, SoftHsm, SoftHsmMissingError, shared_softhsm
+from wcx.testing.softhsm import USER_PIN, SoftHsm, softhsm
 from wcx.wallet.signers import Pkcs11Signer, generate_hot_key
 
-
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsm:
-    """The process's SoftHSM2 (installed by .ci/setup.d/softhsm.sh or on first use)."""
-    try:
-        return shared_softhsm(tmp_path_factory.mktemp("softhsm"))
-    except SoftHsmMissingError as exc:
-        missing_service(str(exc))
+__all__ = ["softhsm"]  # the session fixture, shared with tests/custody
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""Signing a prepared cold-to-hot Ethereum transaction with the recovered cold wallet."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from wcx.custody.ceremony import Recovery, recover
+from wcx.custody.cold_transfer import parse_transaction, sign_cold_transfer
+from wcx.custody.errors import CustodyError
+from wcx.custody.keys import Network
+
+from .conftest import PASSPHRASE, Ceremony
+
+HOT = "0x000000000000000000000000000000000000dEaD"
+
+
+@pytest.fixture
+def recovered(ceremony_run: Ceremony, tmp_path: Path) -> Recovery:
+    """The ceremony's wallet recovered from three shares."""
+    for location in ("zurich", "london", "newyork"):
+        shutil.copy(ceremony_run.output_dir / f"share-{location}.slip39", tmp_path)
+    return recover(
+        shares_dir=tmp_path,
+        threshold=3,
+        passphrase=PASSPHRASE,
+        expected_fingerprint=ceremony_run.result.record.keys.fingerprint,
+        network=Network.TESTNET,
+    )
+
+
+def _prepared(**overrides: object) -> dict[str, object]:
+    document: dict[str, object] = {
+        "type": 2,
+        "chainId": 11155111,
+        "nonce": "0x3",
+        "to": HOT,
+        "value": "2500000000000000000",
+        "gas": 21000,
+        "maxFeePerGas": "30000000000",
+        "maxPriorityFeePerGas": "1000000000",
+    }
+    document.update(overrides)
+    return document
+
+
+def test_a_cold_to_hot_transfer_is_signed_by_the_recorded_cold_address(
+    ceremony_run: Ceremony, recovered: Recovery
+) -> None:
+    cold = ceremony_run.result.record.keys.eth_address
+    signed = sign_cold_transfer(recovered, parse_transaction(_prepared(**{"from": cold})), hot_address=HOT)
+    assert signed.sender == cold
+    assert Account.recover_transaction(signed.raw) == cold
+    legacy = parse_transaction({"chainId": 1, "nonce": 0, "to": HOT, "value": 1, "gas": 21000, "gasPrice": 1})
+    assert Account.recover_transaction(sign_cold_transfer(recovered, legacy).raw) == cold
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (_prepared(to=HOT.lower()), "EIP-55"),
+        (_prepared(value="-1"), "must be an integer"),
+        (_prepared(value=True), "must be an integer"),
+        (_prepared(nonce="0xzz"), "not a hex integer"),
+        (_prepared(password="x"), "unknown transaction fields"),
+        ({k: v for k, v in _prepared().items() if k != "gas"}, "lacks 'gas'"),
+        ({k: v for k, v in _prepared().items() if k != "maxFeePerGas"}, "maxFeePerGas"),
+        (_prepared(data="zz"), "0x-prefixed"),
+    ],
+)
+def test_bad_prepared_transactions_are_refused(document: dict[str, object], message: str) -> None:
+    with pytest.raises(CustodyError, match=message):
+        parse_transaction(document)
+
+
+def test_wrong_sender_or_recipient_is_refused(recovered: Recovery) -> None:
+    other = "0x000000000000000000000000000000000000bEEF"
+    with pytest.raises(CustodyError, match="the recovered key is"):
+        sign_cold_transfer(recovered, parse_transaction(_prepared(**{"from": other})))
+    with pytest.raises(CustodyError, match="not the hot wallet"):
+        sign_cold_transfer(recovered, parse_transaction(_prepared(to=other)), hot_address=HOT)
