@@ -21,6 +21,7 @@ from wcx.api.app import create_admin_app, create_app
 from wcx.api.auth import auth_state
 from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
+from wcx.api.deposits import set_chains
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings, SettingsError, load_settings
 from wcx.engine import CancelAll, Command, CreditDeposit, Event
@@ -30,6 +31,8 @@ from wcx.primitives import parse_amount
 from wcx.runtime import DataDirLockedError, Runtime
 from wcx.simulator.traders import DemoTraders
 from wcx.store.schema import users
+from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
+from wcx.wallet.deposits import DepositWatchers
 
 log = get_logger(__name__)
 
@@ -75,6 +78,11 @@ async def serve_forever(
     """Start the runtime and both listeners; stop cleanly on SIGINT/SIGTERM or when a listener fails."""
     runtime = Runtime(settings)
     await runtime.start()
+    try:
+        watchers = deposit_watchers(runtime)
+    except BaseException:
+        await runtime.stop()
+        raise
     api, serve_api = _server(create_app(runtime), sockets[0], settings.log_level)
     admin, serve_admin = _server(create_admin_app(runtime), sockets[1], settings.log_level)
     host, port = sockets[0].getsockname()[:2]
@@ -85,6 +93,7 @@ async def serve_forever(
         loop.add_signal_handler(signum, stop.set)
     servers = [asyncio.create_task(serve_api), asyncio.create_task(serve_admin)]
     helpers = [asyncio.create_task(run_demo(runtime))] if demo else []
+    watchers.start()
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([stopping, *servers, *helpers], return_when=asyncio.FIRST_COMPLETED)
@@ -96,8 +105,19 @@ async def serve_forever(
             task.cancel()
         api.should_exit = admin.should_exit = True
         await asyncio.gather(*servers, *helpers, return_exceptions=True)
+        await watchers.stop()
         await runtime.stop()
         log.info("stopped")
+
+
+def deposit_watchers(runtime: Runtime) -> DepositWatchers:
+    """Deposit watchers for the chains that have a node configured (none by default: no node needed)."""
+    settings = WalletSettings()
+    config = load_chains(settings, development=runtime.settings.development)
+    set_chains(runtime, config)
+    watched = ChainsConfig(tuple(c for c in config.chains if c.rpc_url) if settings.deposit_watchers else ())
+    watched.check_scales(runtime.engine.state.assets)
+    return DepositWatchers(watched, runtime.db, runtime.submit)
 
 
 # --- demo --------------------------------------------------------------------------------------------
@@ -183,6 +203,6 @@ def serve(
             listen(settings.admin_host, settings.admin_port) as admin,
         ):
             uvloop.run(serve_forever(settings, (api, admin), demo=demo))
-    except (DataDirLockedError, OSError) as exc:
+    except (DataDirLockedError, OSError, ChainConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -13,10 +13,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from eth_utils import is_address, is_checksum_address, to_checksum_address
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from wcx.wallet.addresses import AddressError, derive_address, validate_address
+from wcx.wallet.addresses import AddressError, derive_address
 
 DEFAULT_CHAINS_FILE = Path(__file__).resolve().parents[2] / "config" / "chains.toml"
 
@@ -158,17 +159,19 @@ def _asset(entry: Mapping[str, Any], kind: ChainKind, network: Network, where: s
         raise ChainConfigError(f"{where}.{code}: token contracts exist only on Ethereum chains")
     contract = str(contracts.get(network.value, ""))
     return AssetSpec(
-        code, decimals, confirmations, token=True, contract=_contract(contract, f"{where}.{code}")
+        code, decimals, confirmations, token=True, contract=_ethereum_address(contract, f"{where}.{code}")
     )
 
 
-def _contract(address: str, where: str) -> str:
+def _ethereum_address(address: str, where: str) -> str:
+    """The EIP-55 form; a mixed-case address with a wrong checksum is a typo, not an address."""
     if not address:
         return ""
-    try:
-        return validate_address(ChainKind.ETHEREUM, Network.MAINNET, address)
-    except AddressError as exc:
-        raise ChainConfigError(f"{where}: contract {exc}") from None
+    body = address[2:]
+    mixed = body not in (body.lower(), body.upper())
+    if not is_address(address) or (mixed and not is_checksum_address(address)):
+        raise ChainConfigError(f"{where}: {address!r} is not an Ethereum address (or its checksum is wrong)")
+    return str(to_checksum_address(address))
 
 
 def _chain(entry: Mapping[str, Any]) -> ChainSpec:
@@ -189,7 +192,7 @@ def _chain(entry: Mapping[str, Any]) -> ChainSpec:
         raise ChainConfigError(f"{where}: scan_window 1..1000 and a positive poll_interval_s")
     start = entry.get("start_height")
     internal = frozenset(
-        validate_address(kind, network, str(a)) if kind is ChainKind.ETHEREUM else str(a)
+        _ethereum_address(str(a), where) if kind is ChainKind.ETHEREUM else str(a).lower()
         for a in entry.get("internal_addresses", [])
     )
     return ChainSpec(
@@ -213,7 +216,7 @@ def _override(chain: ChainSpec, settings: WalletSettings) -> ChainSpec:
     xpub = settings.eth_xpub if ethereum else settings.btc_xpub
     assets = chain.assets
     if settings.usdt_contract:
-        contract = _contract(settings.usdt_contract, "USDT_CONTRACT")
+        contract = _ethereum_address(settings.usdt_contract, "USDT_CONTRACT")
         assets = tuple(replace(a, contract=contract) if a.code == "USDT" and a.token else a for a in assets)
     return replace(chain, rpc_url=url or chain.rpc_url, xpub=xpub or chain.xpub, assets=assets)
 
