@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from wcx.api.binance import account, market
+from wcx.api.binance import account, market, streams
 
 REST_PREFIX = "/api/v3"
 
@@ -19,3 +19,4 @@ def install(app: FastAPI) -> None:
     """Mount the Binance-compatible routes on the API app."""
     app.include_router(market.router, prefix=REST_PREFIX)
     app.include_router(account.router, prefix=REST_PREFIX)
+    app.include_router(streams.router)
