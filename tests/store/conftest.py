@@ -45,6 +45,7 @@ from wcx.engine import (
 from wcx.simulator.flow import OrderFlow
 from wcx.store.db import create_engine
 from wcx.store.migrate import upgrade
+from wcx.store.projector import Projector
 from wcx.store.schema import metadata
 
 T = TypeVar("T")
@@ -293,3 +294,22 @@ def rich_commands(flow: OrderFlow, engine: Engine, count: int, seed: int) -> Ite
 
 def _fields(command: PlaceOrder) -> dict[str, Any]:
     return {name: getattr(command, name) for name in command.__struct_fields__}
+
+
+def rich_journal(count: int = 2_500, seed: int = 5) -> Journal:
+    """Reference data, funding, then `count` commands of every kind."""
+    journal, flow = exchange(seed=seed)
+    for command in rich_commands(flow, journal.engine, count, seed):
+        journal.apply(command)
+    return journal
+
+
+async def project(db: AsyncEngine, journal: Journal, *, batch_max: int = 1000, seed: int = 0) -> Projector:
+    """Deliver the journal's events to a fresh projector in sequencer-like batches, flush, stop."""
+    projector = Projector(db, batch_max=batch_max)
+    await projector.start()
+    for batch in journal.batches(seed=seed):
+        projector.on_events(batch)
+    await projector.flush()
+    await projector.stop()
+    return projector

@@ -19,29 +19,10 @@ from wcx.marketdata.candles import as_utc
 from wcx.store.projector import ProjectionError, Projector
 from wcx.store.schema import fills, ledger_entries, market_trades, orders, projector_checkpoints
 
-from .conftest import Database, Journal, dump, exchange, rich_commands, run
+from .conftest import Database, Journal, dump, exchange, project, rich_journal, run
 
 BTC = 10**8
 USDT = 10**6
-
-
-def rich_journal(count: int = 2_500, seed: int = 5) -> Journal:
-    """Reference data, funding, then `count` commands of every kind."""
-    journal, flow = exchange(seed=seed)
-    for command in rich_commands(flow, journal.engine, count, seed):
-        journal.apply(command)
-    return journal
-
-
-async def project(db: AsyncEngine, journal: Journal, *, batch_max: int = 1000, seed: int = 0) -> Projector:
-    """Deliver the journal's events to a fresh projector in sequencer-like batches, flush, stop."""
-    projector = Projector(db, batch_max=batch_max)
-    await projector.start()
-    for batch in journal.batches(seed=seed):
-        projector.on_events(batch)
-    await projector.flush()
-    await projector.stop()
-    return projector
 
 
 async def ledger_balances(db: AsyncEngine) -> dict[tuple[int, str], tuple[int, int]]:

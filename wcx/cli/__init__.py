@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import audit, bench, custody, demo, dev, serve
+from wcx.cli import audit, bench, custody, demo, dev, serve, verify
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("migrate")(dev.migrate)
+app.command("verify")(verify.verify)
 app.add_typer(bench.app, name="bench")
 app.add_typer(dev.app, name="dev")
 app.add_typer(audit.app, name="audit")

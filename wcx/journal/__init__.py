@@ -9,9 +9,22 @@ from wcx.journal.codec import (
     decode_record,
     encode_record,
 )
-from wcx.journal.log import DEFAULT_SEGMENT_BYTES, JournalWriter, list_segments, read_records, segment_path
+from wcx.journal.log import (
+    DEFAULT_SEGMENT_BYTES,
+    JournalWriter,
+    list_segments,
+    read_record_batches,
+    read_records,
+    segment_path,
+)
 from wcx.journal.recovery import recover, replay
-from wcx.journal.snapshots import DEFAULT_KEEP, SnapshotWriter, list_snapshots, load_newest_snapshot
+from wcx.journal.snapshots import (
+    DEFAULT_KEEP,
+    SnapshotWriter,
+    list_snapshots,
+    load_newest_snapshot,
+    read_snapshot,
+)
 
 __all__ = [
     "CODEC_VERSION",
@@ -28,7 +41,9 @@ __all__ = [
     "list_segments",
     "list_snapshots",
     "load_newest_snapshot",
+    "read_record_batches",
     "read_records",
+    "read_snapshot",
     "recover",
     "replay",
     "segment_path",

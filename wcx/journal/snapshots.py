@@ -82,7 +82,7 @@ class SnapshotWriter:
             path.unlink(missing_ok=True)
 
 
-def _read_snapshot(seq: int, path: Path) -> Engine:
+def read_snapshot(seq: int, path: Path) -> Engine:
     """Validate and restore one snapshot file (raises SnapshotError naming the problem)."""
     data = path.read_bytes()
     if len(data) < SNAPSHOT_HEADER.size:
@@ -105,7 +105,7 @@ def load_newest_snapshot(data_dir: Path) -> tuple[Engine, int] | None:
     """The engine restored from the newest valid snapshot and its seq; invalid ones are logged and skipped."""
     for seq, path in reversed(list_snapshots(data_dir)):
         try:
-            return _read_snapshot(seq, path), seq
+            return read_snapshot(seq, path), seq
         except SnapshotError as exc:
             logger.warning("%s: skipping invalid snapshot: %s", path, exc)
     return None
