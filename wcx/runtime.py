@@ -127,7 +127,7 @@ class Runtime:
         self.data_dir = Path(settings.data_dir)
         self.db: AsyncEngine = create_engine(settings.resolved_database_url())
         self.recovered = False
-        self.journal_dir = self.data_dir / "journal"
+        self.journal_dir = settings.journal_root
         self.bus: Bus = create_bus(settings.redis_url)
         self.projector = Projector(self.db)
         self._publisher: Publisher | None = None

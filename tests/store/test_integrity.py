@@ -225,7 +225,8 @@ def test_point_in_time_replays_to_the_asked_seq(tmp_path: Path) -> None:
 
 
 def test_the_command_exits_1_on_damage_and_prints_json(database: Database, tmp_path: Path) -> None:
-    journal = exchange_with_history(database, tmp_path)
+    # The server's layout: the journal's own segments and snapshots under DATA_DIR/journal.
+    journal = exchange_with_history(database, tmp_path / "journal")
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": database.url, "WCX_ENV": "development"}
 
     def wcx_verify() -> subprocess.CompletedProcess[str]:

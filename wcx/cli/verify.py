@@ -35,7 +35,7 @@ def verify(
     """Check journal CRCs and continuity, snapshots, projection = engine, double entry, audit chain."""
     settings = _settings()
     url = settings.resolved_database_url() if database else None
-    report = asyncio.run(_run(settings.data_dir, url, to_seq))
+    report = asyncio.run(_run(settings.journal_root, url, to_seq))
     if as_json:
         checks = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
         typer.echo(

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         """Whether development conveniences (auto-verified email, dev credit) are allowed."""
         return self.wcx_env is Environment.DEVELOPMENT
 
+    @property
+    def journal_root(self) -> Path:
+        """Where the command journal keeps its segments (`journal/`) and snapshots (`snapshots/`)."""
+        return self.data_dir / "journal"
+
     def resolved_database_url(self) -> str:
         """DATABASE_URL, else the URL in DB_CREDS_PATH (Vault agent), else SQLite in the data dir."""
         if self.database_url:
