@@ -33,6 +33,8 @@ from wcx.simulator.traders import DemoTraders
 from wcx.store.schema import users
 from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.deposits import DepositWatchers
+from wcx.wallet.withdrawals import WithdrawalSettings
+from wcx.wallet.withdrawals.wiring import build_processor
 
 log = get_logger(__name__)
 
@@ -80,6 +82,7 @@ async def serve_forever(
     await runtime.start()
     try:
         watchers = deposit_watchers(runtime)
+        withdrawals = await build_processor(runtime.db, runtime, development=settings.development)
     except BaseException:
         await runtime.stop()
         raise
@@ -94,6 +97,10 @@ async def serve_forever(
     servers = [asyncio.create_task(serve_api), asyncio.create_task(serve_admin)]
     helpers = [asyncio.create_task(run_demo(runtime))] if demo else []
     watchers.start()
+    if withdrawals is not None:
+        pacing = WithdrawalSettings()
+        run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
+        helpers.append(asyncio.create_task(run))
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([stopping, *servers, *helpers], return_when=asyncio.FIRST_COMPLETED)
@@ -106,6 +113,8 @@ async def serve_forever(
         api.should_exit = admin.should_exit = True
         await asyncio.gather(*servers, *helpers, return_exceptions=True)
         await watchers.stop()
+        if withdrawals is not None:
+            await withdrawals.close()
         await runtime.stop()
         log.info("stopped")
 

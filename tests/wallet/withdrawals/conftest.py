@@ -1,0 +1,94 @@
+"""Withdrawal pipeline fixtures: a started runtime, a funded user, a local EVM with the test ERC-20,
+and a hot wallet whose key lives in SoftHSM2."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from wcx.config.settings import load_settings
+from wcx.engine import CreditDeposit
+from wcx.runtime import Runtime
+from wcx.store.schema import users
+from wcx.testing.evm import LocalEvm, in_process_rpc
+from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.signers import Pkcs11Signer, ethereum_address
+from wcx.wallet.withdrawals import WithdrawalPolicy, load_policy
+from wcx.wallet.withdrawals.config import DEFAULT_WITHDRAWALS_FILE
+from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute
+
+from ..signers.conftest import hsm_signer, softhsm, token
+
+__all__ = ["hsm_signer", "softhsm", "token"]
+
+CONFIRMATIONS = 3
+ETH = 10**18
+USDT = 10**6
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The pipeline runs on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A started runtime over a fresh data directory (journal + SQLite)."""
+    settings = load_settings(data_dir=tmp_path / "data", wcx_env="development", redis_url="", database_url="")
+    started = Runtime(settings)
+    await started.start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture
+def policy(runtime: Runtime) -> WithdrawalPolicy:
+    """The shipped withdrawal policy (ETH auto-approved below 5, USDT below 10 000)."""
+    return load_policy(DEFAULT_WITHDRAWALS_FILE, runtime.engine.state.assets)
+
+
+async def add_user(runtime: Runtime, email: str, funds: dict[str, int]) -> int:
+    """A user row and engine deposits of `funds` (minor units); the user id."""
+    async with runtime.db.begin() as conn:
+        result = await conn.execute(
+            insert(users).values(email=email, frozen=False, created_at=datetime.now(UTC))
+        )
+        user_id = int(result.inserted_primary_key[0])
+    for asset, amount in funds.items():
+        await runtime.submit(CreditDeposit(user_id, asset, amount, f"fund:{email}:{asset}"))
+    return user_id
+
+
+@pytest.fixture
+async def alice(runtime: Runtime) -> int:
+    """A user holding 20 ETH and 50 000 USDT on the exchange."""
+    return await add_user(runtime, "alice@example.com", {"ETH": 20 * ETH, "USDT": 50_000 * USDT})
+
+
+@dataclass
+class Chain:
+    """The local EVM, its node adapter and the hot wallet on it."""
+
+    evm: LocalEvm
+    node: EthereumNode
+    wallet: HotWallet
+
+
+@pytest.fixture
+async def chain(hsm_signer: Pkcs11Signer) -> AsyncIterator[Chain]:
+    """An in-process EVM with the test USDT; a SoftHSM hot wallet funded with 50 ETH and 100 000 USDT."""
+    evm = await LocalEvm(in_process_rpc()).start()
+    node = EthereumNode(evm.rpc, tokens={evm.token: "USDT"})
+    address = ethereum_address(hsm_signer.public_key())
+    routes = {"ETH": TokenRoute("", CONFIRMATIONS), "USDT": TokenRoute(evm.token, CONFIRMATIONS)}
+    wallet = HotWallet("ethereum", node, hsm_signer, address, await node.chain_id(), "ETH", routes)
+    await evm.send_eth(address, 50 * ETH)
+    await evm.send_token(address, 100_000 * USDT)
+    yield Chain(evm, node, wallet)
+    await node.close()

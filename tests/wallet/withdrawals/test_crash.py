@@ -1,0 +1,102 @@
+"""Crash test: SIGKILL the real `wcx serve` between sign and broadcast, after the node took the
+transaction but before the server recorded it, and between broadcast and confirmation. It ends with
+exactly one transaction on chain, sent once per arrival the node saw, and the hold settled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from wcx.testing.evm import LocalEvm
+from wcx.testing.softhsm import USER_PIN, SoftHsm
+from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum.rpc import EthereumRpc
+from wcx.wallet.signers import ethereum_address, generate_hot_key
+
+from .blackbox import Customer, Server, describe, stored, wait_for
+from .evm_http import EvmHttpNode, Gate
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+TO = "0x52908400098527886E0F7030069857D2E4169EE7"
+ETH = 10**18
+CONFIRMATIONS = 12  # config/chains.toml
+
+
+@pytest.fixture
+def evm_node() -> Iterator[EvmHttpNode]:
+    """The chain, served over HTTP from this process: it survives every server kill."""
+    node = EvmHttpNode().start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+async def evm(evm_node: EvmHttpNode) -> AsyncIterator[LocalEvm]:
+    """Test helpers over the HTTP chain, with the test USDT deployed."""
+    local = await LocalEvm(EthereumRpc.http(evm_node.url)).start()
+    yield local
+    await local.rpc.close()
+
+
+async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settles(
+    tmp_path: Path, evm_node: EvmHttpNode, evm: LocalEvm, softhsm: SoftHsm, token: str
+) -> None:
+    hot = ethereum_address(
+        generate_hot_key(module=softhsm.module, token_label=token, pin=USER_PIN, key_label="hot")
+    )
+    await evm.send_eth(hot, 10 * ETH)
+    node = EthereumNode(evm.rpc, tokens={evm.token: "USDT"})
+    data_dir = tmp_path / "data"
+
+    def start() -> Server:
+        return Server(data_dir, evm_node.url, evm.token, softhsm, token)
+
+    # 1. The node parks the send: the server dies between signing and broadcasting.
+    evm_node.set_gate(Gate.HOLD)
+    server = start()
+    alice = Customer("alice@example.com")
+    alice.sign_up(server)
+    alice.credit(server, "ETH", "5")
+    wid = alice.withdraw(server, "ETH", TO, "1")["id"]
+    wait_for(evm_node.arrived.is_set, "the signed transaction to reach the node")
+    server.kill()
+    row = stored(data_dir, wid)
+    assert (row["state"], row["nonce"]) == ("signed", 0), describe(row)
+    assert await node.nonce(hot) == 0 and len(evm_node.sends) == 1
+    signed_hash, raw = row["tx_hash"], row["raw_tx"]
+
+    # 2. Restarted, it sends the recorded bytes; the node mines them but the answer never comes back.
+    evm_node.set_gate(Gate.APPLY_THEN_HANG)
+    server = start()
+    assert alice.balance(server, "ETH") == (
+        "3.998000000000000000",
+        "1.002000000000000000",
+    )  # the hold survived
+    wait_for(evm_node.arrived.is_set, "the re-sent transaction")
+    wait_for(lambda: evm_node.sends and len(evm_node.sends) == 2, "the second send")
+    assert await node.transaction(signed_hash) == 1
+    server.kill()
+    row = stored(data_dir, wid)
+    assert (row["state"], row["tx_hash"], row["raw_tx"]) == ("signed", signed_hash, raw), describe(row)
+
+    # 3. Restarted, it finds its transaction on chain and records the broadcast without sending again;
+    #    killed again while waiting for confirmations.
+    evm_node.set_gate(Gate.OPEN)
+    server = start()
+    wait_for(lambda: stored(data_dir, wid)["state"] == "broadcast", "the broadcast to be recorded")
+    assert len(evm_node.sends) == 2
+    server.kill()
+
+    # 4. Confirmations arrive while it is down; restarted, it confirms and settles.
+    await evm.mine(CONFIRMATIONS)
+    server = start()
+    wait_for(lambda: stored(data_dir, wid)["state"] == "settled", "the withdrawal to settle", timeout=60)
+    assert alice.get(server, f"/withdrawals/{wid}")["state"] == "settled"
+    assert alice.balance(server, "ETH") == ("3.998000000000000000", "0.000000000000000000")
+    server.stop()
+    assert len(evm_node.sends) == 2  # the two arrivals above; nothing was sent after the restart
+    assert await node.nonce(hot) == 1  # exactly one transaction from the hot wallet
+    assert await node.balance(TO, "ETH") == ETH

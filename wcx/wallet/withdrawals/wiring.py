@@ -1,0 +1,48 @@
+"""Build the withdrawal processor from configuration (`wcx serve` starts it when this returns one).
+
+A hot wallet is configured when an Ethereum chain has a node (`rpc_url` in chains.toml or ETH_RPC_URL)
+and the hot-wallet signer can be opened (WALLET_SIGNER, HSM_* or KEYSTORE_*). Without either the
+exchange runs as before: withdrawals are accepted, held and approved, and wait for a processor.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcx.observability.logging import get_logger
+from wcx.wallet.config import ChainKind, WalletSettings, load_chains
+from wcx.wallet.signers import SignerError, SignerSettings, build_signer
+from wcx.wallet.withdrawals.config import WithdrawalSettings, load_policy
+from wcx.wallet.withdrawals.processor import HotWallet, WithdrawalProcessor, ethereum_hot_wallet
+from wcx.wallet.withdrawals.records import Ledger
+
+log = get_logger(__name__)
+
+
+async def build_processor(
+    db: AsyncEngine, ledger: Ledger, *, development: bool
+) -> WithdrawalProcessor | None:
+    """A processor over every Ethereum chain with a node, or None when no hot wallet is configured."""
+    chains = [
+        spec
+        for spec in load_chains(WalletSettings(), development=development).chains
+        if spec.kind is ChainKind.ETHEREUM and spec.rpc_url
+    ]
+    if not chains:
+        return None
+    try:
+        signer = build_signer(SignerSettings())
+    except SignerError as exc:
+        log.warning("no hot-wallet signer: withdrawals wait for approval and signing", error=str(exc))
+        return None
+    # web3 is imported only when a chain is configured: the default start-up stays light.
+    from wcx.wallet.chains.ethereum import EthereumNode
+
+    wallets: dict[str, HotWallet] = {}
+    for spec in chains:
+        node = EthereumNode.from_spec(spec)
+        wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
+        log.info("hot wallet", chain=spec.name, address=wallets[spec.name].address, key=signer.key_id)
+    settings = WithdrawalSettings()
+    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets)
+    return WithdrawalProcessor(db, ledger, policy, wallets)
