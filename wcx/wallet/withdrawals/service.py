@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,9 @@ MAX_MEMO = 128
 MAX_LIST = 500
 MAX_REASON = 255
 DAY = timedelta(days=1)
+
+BeforeHold = Callable[[str, int], Awaitable[None]]
+"""Called with (asset, amount + fee) just before a request is written and held; raises to refuse."""
 
 # One request at a time per user: the daily-limit sum and the hold must not interleave.
 _user_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -73,7 +77,8 @@ async def ensure_held(ledger: Ledger, w: Withdrawal) -> str | None:
     if w.id in state.withdrawal_ids:
         return "already_closed"
     for event in await ledger.submit(HoldWithdrawal(w.id, w.user_id, w.asset, w.amount, w.fee)):
-        if isinstance(event, CommandRejected):
+        # A duplicate means a concurrent step held it first: held is held.
+        if isinstance(event, CommandRejected) and w.id not in state.withdrawals:
             return event.code.value
     return None
 
@@ -160,13 +165,16 @@ async def request_withdrawal(
     policy: WithdrawalPolicy,
     request: WithdrawalRequest,
     *,
-    daily_limit: int,
+    daily_limit: int | None = None,
+    before_hold: BeforeHold | None = None,
     own_addresses: frozenset[str] = frozenset(),
     now: datetime | None = None,
 ) -> Withdrawal:
     """Validate, persist as requested, hold in the engine, then approve or queue for four-eyes.
 
-    Any refusal raises WithdrawalError and leaves neither a row nor a hold behind.
+    `daily_limit` (minor units, rolling 24 h) is checked here when given; `before_hold(asset, amount +
+    fee)` runs right before the row and the hold, serialised per user (the API layer checks the KYC
+    tier's limits there and raises its own error). Any refusal leaves neither a row nor a hold behind.
     """
     now = now or utc_now()
     asset = policy.assets.get(request.asset)
@@ -188,15 +196,19 @@ async def request_withdrawal(
     async with _lock(request.user_id):
         async with db.begin() as conn:
             await _check_address_book(conn, request.user_id, asset.asset, address, now)
-            used = await withdrawn_since(conn, request.user_id, asset.asset, now - DAY)
-            if used + amount > daily_limit:
-                raise WithdrawalError(
-                    "forbidden",
-                    "DAILY_LIMIT_EXCEEDED",
-                    f"24 h limit {daily_limit}, already used {used} (minor units of {asset.asset})",
-                )
+            if daily_limit is not None:
+                used = await withdrawn_since(conn, request.user_id, asset.asset, now - DAY)
+                if used + amount > daily_limit:
+                    raise WithdrawalError(
+                        "forbidden",
+                        "DAILY_LIMIT_EXCEEDED",
+                        f"24 h limit {daily_limit}, already used {used} (minor units of {asset.asset})",
+                    )
             if ledger.engine.state.balance(request.user_id, asset.asset)[0] < amount + asset.fee:
                 raise WithdrawalError("forbidden", "INSUFFICIENT_FUNDS", "available balance < amount + fee")
+        if before_hold is not None:
+            await before_hold(asset.asset, amount + asset.fee)
+        async with db.begin() as conn:
             withdrawal_id = new_withdrawal_id()
             await conn.execute(
                 insert(withdrawals).values(
