@@ -6,15 +6,34 @@ through these harnesses, so every adapter answers exactly the same questions.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
+from embit.ec import PrivateKey, PublicKey
+from embit.networks import NETWORKS
+from embit.script import p2wpkh
+
+from wcx.testing.bitcoind import FakeBitcoind
 from wcx.testing.chain import FakeChainNode
 from wcx.testing.evm import LocalEvm, in_process_rpc
+from wcx.testing.signers import FakeSigner
+from wcx.wallet.chains.bitcoin import BitcoinNode
+from wcx.wallet.chains.bitcoin import tx as btc_tx
+from wcx.wallet.chains.bitcoin.rpc import BitcoinRpc, BitcoinRpcError
 from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum import tx as eth_tx
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
-from wcx.wallet.chains.port import ChainNode
+from wcx.wallet.chains.port import ChainNode, FeeEstimate
+from wcx.wallet.signers.ethereum import ethereum_address
 
 
 class Harness(Protocol):
@@ -107,7 +126,21 @@ class EthereumHarness:
         await self.evm.revert(snapshot)
 
     async def signed_tx(self) -> bytes:
-        return await self.evm.signed_eth_transfer("0x" + secrets.token_hex(20), 12345)
+        """A payment built by `ethereum.tx` and signed through a Signer whose address was funded."""
+        signer = FakeSigner(secrets.token_bytes(16))
+        sender = ethereum_address(signer.public_key())
+        await self.evm.send_eth(sender, 10**18)
+        fee = await self.node.fee_estimate()
+        payment = eth_tx.build_payment(
+            chain_id=await self.node.chain_id(),  # type: ignore[attr-defined]
+            nonce=await self.node.nonce(sender),
+            to="0x" + secrets.token_hex(20),
+            amount=12345,
+            fee=FeeEstimate(fee.rate, fee.tip),
+        )
+        signed = eth_tx.sign_payment(signer, payment)
+        assert eth_tx.sender_of(signed.raw) == sender
+        return signed.raw
 
     def unreachable(self) -> ChainNode:
         return EthereumNode(EthereumRpc.http("http://127.0.0.1:9/", timeout_s=2))
@@ -116,10 +149,134 @@ class EthereumHarness:
         await self.node.close()
 
 
+def regtest_address(public: bytes | None = None) -> str:
+    """A P2WPKH regtest address (of `public`, else of a fresh random key)."""
+    key = PublicKey.parse(public) if public else PrivateKey(secrets.token_bytes(32)).get_public_key()
+    return str(p2wpkh(key).address(NETWORKS["regtest"]))
+
+
+class BitcoinHarness:
+    """BitcoinNode over bitcoind's RPC: the fake from wcx.testing, or a real regtest bitcoind.
+
+    Only RPC drives the chain (sendtoaddress, generatetoaddress, invalidateblock, generateblock), so
+    both backends run the same steps. After a revert, blocks are mined empty (`generateblock` with no
+    transactions): the reverted payments wait in the mempool instead of reappearing in the fork.
+    """
+
+    garbage = b"\x00\x01not-a-transaction"
+
+    def __init__(self, url: str, closer: Any) -> None:
+        self.rpc = BitcoinRpc(url)
+        self.node: ChainNode = BitcoinNode(self.rpc)
+        self.assets = ("BTC",)
+        self._closer = closer
+        self._miner = regtest_address()
+        self._empty_blocks = False
+
+    async def fresh_address(self) -> str:
+        return regtest_address()
+
+    async def pay(self, to: str, asset: str, amount: int) -> str:
+        txid = str(await self.rpc.call("sendtoaddress", to, Decimal(amount) / 10**8))
+        await self.rpc.call("generatetoaddress", 1, self._miner)
+        return txid
+
+    async def mine(self, blocks: int) -> None:
+        for _ in range(blocks):
+            if self._empty_blocks:
+                await self.rpc.call("generateblock", self._miner, [])
+            else:
+                await self.rpc.call("generatetoaddress", 1, self._miner)
+
+    async def snapshot(self) -> Any:
+        return (await self.node.tip()).height
+
+    async def revert(self, snapshot: Any) -> None:
+        await self.rpc.call("invalidateblock", await self.rpc.call("getblockhash", snapshot + 1))
+        self._empty_blocks = True
+
+    async def signed_tx(self) -> bytes:
+        """A PSBT payment from a Signer's funded P2WPKH address, signed, finalised and verified offline."""
+        signer = FakeSigner(secrets.token_bytes(16))
+        own = regtest_address(signer.public_key())
+        await self.pay(own, "BTC", 100_000)
+        utxos = await self.node.unspent([own])  # type: ignore[attr-defined]
+        payment = btc_tx.build_payment(utxos, [(regtest_address(), 40_000)], own, fee_rate=2)
+        assert btc_tx.sign_payment(payment.psbt, signer) == len(payment.spent)
+        raw = btc_tx.finalize(payment.psbt)
+        assert btc_tx.verify(raw, payment.spent)
+        return raw
+
+    def unreachable(self) -> ChainNode:
+        return BitcoinNode(BitcoinRpc("http://user:pass@127.0.0.1:9/", timeout_s=2))
+
+    async def close(self) -> None:
+        await self.node.close()
+        await self._closer()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def real_bitcoind(binary: str) -> BitcoinHarness:
+    """A regtest bitcoind from BITCOIND_PATH in a temporary data dir, with a funded wallet."""
+    datadir = Path(tempfile.mkdtemp(prefix="wcx-bitcoind-"))
+    port, rpc_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "-regtest",
+            f"-datadir={datadir}",
+            f"-port={port}",
+            f"-rpcport={rpc_port}",
+            "-rpcbind=127.0.0.1",
+            "-rpcallowip=127.0.0.1",
+            "-rpcuser=wcx",
+            "-rpcpassword=secret",
+            "-txindex=1",
+            "-fallbackfee=0.0001",
+            "-listen=0",
+            "-printtoconsole=0",
+        ]
+    )
+
+    async def close() -> None:
+        process.terminate()
+        await asyncio.to_thread(process.wait, 30)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+    base = f"http://wcx:secret@127.0.0.1:{rpc_port}/"
+    probe = BitcoinRpc(base)
+    for _ in range(200):
+        try:
+            await probe.call("getblockcount")
+            break
+        except BitcoinRpcError as exc:
+            if exc.code != -28:  # still warming up
+                raise
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
+    await probe.call("createwallet", "miner")
+    await probe.close()
+    harness = BitcoinHarness(base + "wallet/miner", close)
+    miner = await harness.rpc.call("getnewaddress")
+    await harness.rpc.call("generatetoaddress", 101, miner)
+    return harness
+
+
 async def make_harness(name: str) -> Harness:
     """A started harness for the adapter called `name`."""
     if name == "fake":
         return FakeHarness()
     if name == "ethereum":
         return await EthereumHarness().start()
+    if name == "bitcoin":
+        fake = await FakeBitcoind().start()
+        return BitcoinHarness(fake.url, fake.stop)
+    if name == "bitcoin-real":
+        return await real_bitcoind(os.environ["BITCOIND_PATH"])
     raise ValueError(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +14,18 @@ from wcx.wallet.chains import BroadcastRejectedError, ChainError, ChainNode
 from .harnesses import Harness, make_harness
 
 T = TypeVar("T")
-ADAPTERS = ["fake", "ethereum"]
+ADAPTERS = [
+    "fake",
+    "ethereum",
+    "bitcoin",
+    pytest.param(
+        "bitcoin-real",
+        marks=pytest.mark.skipif(
+            not os.environ.get("BITCOIND_PATH"),
+            reason="a real bitcoind runs only when BITCOIND_PATH names its binary (none is installable here)",
+        ),
+    ),
+]
 
 
 @pytest.fixture(params=ADAPTERS)

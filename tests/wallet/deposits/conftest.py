@@ -63,3 +63,17 @@ def ethereum_spec(
         internal_addresses=internal,
         start_height=0,
     )
+
+
+def bitcoin_spec(confirmations: int = 3) -> ChainSpec:
+    """A regtest Bitcoin chain with BTC."""
+    return ChainSpec(
+        name="bitcoin",
+        kind=ChainKind.BITCOIN,
+        network=Network.REGTEST,
+        xpub=next(k for k in PUBLIC_TEST_KEYS if k.startswith("vpub")),
+        assets=(AssetSpec("BTC", 8, confirmations),),
+        scan_window=3,
+        poll_interval_s=0.05,
+        start_height=0,
+    )
