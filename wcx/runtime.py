@@ -23,7 +23,6 @@ from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings
 from wcx.engine import Command, Engine, Event, PlaceOrder
 from wcx.engine.events import CommandRejected, OrderRejected
-from wcx.journal import load_newest_snapshot, read_records
 from wcx.kyc import KycService, create_kyc_service, load_kyc_settings
 from wcx.observability.logging import get_logger
 from wcx.observability.metrics import (
@@ -176,7 +175,7 @@ class Runtime:
             await self._refresh_screening_lists()
             sequencer = self._sequencer = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
-            await self._start_projector()
+            await self.projector.start_from_journal(self.journal_dir)
             sequencer.add_listener(self._note_events)
             sequencer.add_listener(self.projector.on_events)
             await self.bus.start()
@@ -200,14 +199,6 @@ class Runtime:
             changed, reopened = await self.kyc.refresh_lists(connection, lists)
         if changed:
             log.info("screening lists loaded", changed=changed, reopened=reopened)
-
-    async def _start_projector(self) -> None:
-        """Project what the journal holds beyond the SQL checkpoint (after a crash), then follow live."""
-        checkpoint = await self.projector.read_checkpoint()
-        found = load_newest_snapshot(self.journal_dir)
-        # A snapshot at or before the checkpoint saves replaying the journal from seq 1.
-        base, base_seq = found if found is not None and found[1] <= checkpoint else (None, 0)
-        await self.projector.start(read_records(self.journal_dir, base_seq + 1), engine=base)
 
     async def _set_up_reference_data(self) -> None:
         data = load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE)

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from wcx.cli.dev import _settings
+from wcx.integrity.verify import IntegrityReport, verify_integrity
 from wcx.store.db import create_engine
-from wcx.store.integrity import IntegrityReport, verify_integrity
 
 
 async def _run(data_dir: Path, database_url: str | None, to_seq: int | None) -> IntegrityReport:

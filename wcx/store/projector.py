@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Gauge
@@ -50,7 +51,6 @@ from wcx.engine import (
     ADJUSTMENT_ACCOUNT,
     FEE_ACCOUNT,
     OMNIBUS_ACCOUNT,
-    Command,
     Engine,
     Event,
     OrderType,
@@ -74,14 +74,13 @@ from wcx.engine.events import (
 )
 from wcx.engine.orders import Order
 from wcx.engine.state import EngineState
+from wcx.journal import Record, load_newest_snapshot, read_records
 from wcx.marketdata.candles import INTERVALS, Ohlcv, as_utc, bucket_start, to_datetime
 from wcx.store.schema import candles, fills, ledger_entries, market_trades, orders, projector_checkpoints
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "main"
-Record = tuple[int, int, Command]
-"""A journal record: (seq, ts, command), as `wcx.journal.read_records` yields them."""
 
 PROJECTOR_LAG = Gauge("projector_lag_seq", "Engine events received but not yet written to SQL (in seq).")
 
@@ -590,6 +589,14 @@ class Projector:
         self._checkpoint = seq
         self._head = max(self._head, seq)
         return seq
+
+    async def start_from_journal(self, journal_root: Path) -> None:
+        """Project the journal beyond the SQL checkpoint (after a crash or a restore), then follow live."""
+        checkpoint = await self.read_checkpoint()
+        found = load_newest_snapshot(journal_root)
+        # A snapshot at or before the checkpoint saves replaying the journal from seq 1.
+        base, base_seq = found if found is not None and found[1] <= checkpoint else (None, 0)
+        await self.start(read_records(journal_root, base_seq + 1), engine=base)
 
     async def start(self, records: Iterable[Record] = (), *, engine: Engine | None = None) -> None:
         """Catch up from the journal records (see `catch_up`), then write queued events as they come."""

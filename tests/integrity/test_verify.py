@@ -11,16 +11,15 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from store.conftest import Database, Journal, project, rich_journal, run
 
 from wcx.engine import CreditDeposit, Engine
+from wcx.integrity.verify import IntegrityReport, verify_integrity
 from wcx.journal import JournalWriter, SnapshotWriter
 from wcx.store.audit import record_audit
 from wcx.store.db import create_engine
-from wcx.store.integrity import IntegrityReport, verify_integrity
 from wcx.store.projector import Projector
 from wcx.store.schema import audit_events, ledger_entries, orders
-
-from .conftest import Database, Journal, project, rich_journal, run
 
 SNAPSHOT_AT = 400
 
