@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from store.conftest import Database, database, postgres_database, run
 
 from wcx.custody import ceremony
 from wcx.custody.ceremony import KeygenResult, keygen
 from wcx.custody.keys import Network
 from wcx.testing.softhsm import softhsm
 
-__all__ = ["softhsm"]
+__all__ = ["Database", "database", "postgres_database", "run", "softhsm"]
 
 PASSPHRASE = b"correct horse battery staple"
 

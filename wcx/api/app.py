@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wcx.api import auth, binance, deposits, public, trading, withdrawals, ws
+from wcx.api import auth, binance, deposits, por, public, trading, withdrawals, ws
 from wcx.api.errors import ERROR_RESPONSES, ApiError, error_body, install_error_handlers
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
 from wcx.api.schemas import DevCreditIn, DevCreditOut
@@ -242,6 +242,7 @@ def create_app(
     app.include_router(auth.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(withdrawals.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(deposits.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(por.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     binance.install(app)
     if runtime.settings.development:

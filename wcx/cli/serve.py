@@ -22,6 +22,7 @@ from wcx.api.auth import auth_state
 from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
 from wcx.api.deposits import set_chains
+from wcx.cli.por import server_publisher
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings, SettingsError, load_settings
 from wcx.engine import CancelAll, Command, CreditDeposit, Event
@@ -82,6 +83,7 @@ async def serve_forever(
     await runtime.start()
     try:
         watchers = deposit_watchers(runtime)
+        por_publisher = server_publisher(runtime)
         withdrawals = await build_processor(runtime.db, runtime, development=settings.development)
     except BaseException:
         await runtime.stop()
@@ -101,6 +103,7 @@ async def serve_forever(
         pacing = WithdrawalSettings()
         run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
         helpers.append(asyncio.create_task(run))
+    por_publisher.start()
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([stopping, *servers, *helpers], return_when=asyncio.FIRST_COMPLETED)
@@ -115,6 +118,7 @@ async def serve_forever(
         await watchers.stop()
         if withdrawals is not None:
             await withdrawals.close()
+        await por_publisher.stop()
         await runtime.stop()
         log.info("stopped")
 

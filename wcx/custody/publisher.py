@@ -1,0 +1,141 @@
+"""Publishing proof-of-reserves rounds: settings, the wallets file, and the periodic publisher task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcx.custody.por_rounds import Round, publish_round, record_reserves
+from wcx.custody.reserves import BalanceSource, ReservesReport, ReserveWallet, Tier, check_reserves
+from wcx.engine.state import EngineState
+from wcx.observability.logging import get_logger
+
+DEFAULT_WALLETS_FILE = Path(__file__).resolve().parents[2] / "config" / "reserves.toml"
+
+log = get_logger("wcx.custody.por")
+
+
+class PorSettings(BaseSettings):
+    """POR_INTERVAL_S (0: never publish automatically) and POR_WALLETS_FILE."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    por_interval_s: float = Field(3600.0, ge=0)
+    por_wallets_file: Path = DEFAULT_WALLETS_FILE
+
+
+class ReservesConfigError(ValueError):
+    """The reserves wallets file is unusable; the message names the entry."""
+
+
+def load_wallets(path: Path, chain_of: Callable[[str], str]) -> list[ReserveWallet]:
+    """The wallets of a reserves TOML file; `chain_of(asset)` names the chain that carries the asset."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ReservesConfigError(f"{path}: {exc}") from exc
+    wallets = []
+    for number, entry in enumerate(document.get("wallets", []), start=1):
+        where = f"{path.name} wallet {number}"
+        try:
+            asset, tier, address = str(entry["asset"]), Tier(entry["tier"]), str(entry["address"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ReservesConfigError(f"{where}: needs asset, tier (hot|cold) and address ({exc})") from exc
+        try:
+            chain = chain_of(asset)
+        except KeyError as exc:
+            raise ReservesConfigError(f"{where}: no configured chain carries {asset}") from exc
+        if not address:
+            raise ReservesConfigError(f"{where}: empty address")
+        wallets.append(ReserveWallet(asset=asset, chain=chain, tier=tier, address=address))
+    return wallets
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A published round and, when wallets and nodes were available, its reserves report."""
+
+    round: Round
+    reserves: ReservesReport | None
+
+
+class PorPublisher:
+    """Publishes a round every `interval_s` from the live engine state and records on-chain reserves."""
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        state_of: Callable[[], EngineState],
+        *,
+        interval_s: float,
+        wallets: Sequence[ReserveWallet] = (),
+        nodes: Mapping[str, BalanceSource] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._db = db
+        self._state_of = state_of
+        self._interval_s = interval_s
+        self._nodes = dict(nodes or {})
+        # Only wallets whose chain has a node can be checked; the others are reported once here.
+        self._wallets = [w for w in wallets if w.chain in self._nodes]
+        for wallet in wallets:
+            if wallet.chain not in self._nodes:
+                log.warning(
+                    "reserves wallet not checked: no node", chain=wallet.chain, address=wallet.address
+                )
+        self._clock = clock
+        self._on_stop = on_stop
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish_once(self) -> Publication:
+        """Publish one round now, then read and record the reserves against its totals."""
+        now = self._clock()
+        state = self._state_of()
+        async with self._db.begin() as connection:
+            published = await publish_round(connection, state, now=now)
+        if not self._wallets:
+            return Publication(published, None)
+        report = await check_reserves(
+            self._wallets,
+            self._nodes,
+            {asset: root.total for asset, root in published.roots.items()},
+            dict(state.assets),
+            now=now,
+        )
+        async with self._db.begin() as connection:
+            await record_reserves(connection, published.id, report.rows)
+        log.info("proof of reserves published", round=published.id, covered=report.covered)
+        return Publication(published, report)
+
+    def start(self) -> None:
+        """Publish every interval in the background (nothing when the interval is 0)."""
+        if self._interval_s > 0 and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="por-publisher")
+
+    async def stop(self) -> None:
+        """Stop the background task (and release what `on_stop` releases, e.g. node connections)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._on_stop is not None:
+            await self._on_stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.publish_once()
+            except Exception:  # a node or database hiccup must not end the schedule
+                log.exception("proof-of-reserves publication failed")
+            await asyncio.sleep(self._interval_s)
