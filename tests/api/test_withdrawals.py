@@ -325,3 +325,9 @@ async def test_address_book_locks_withdrawals_to_cooled_off_entries(alice: Clien
     )
     assert removed.status_code == 204
     assert (await alice.withdraw(amount="1")).status_code == 201
+
+
+async def test_a_deposit_address_of_this_exchange_is_refused(alice: Client, bob: Client) -> None:
+    deposit = (await bob.get("/deposit-address?asset=ETH")).json()["address"]
+    assert code_of(await alice.withdraw(address=deposit.lower(), amount="1")) == (400, "OWN_ADDRESS")
+    assert await alice.balance("ETH") == ("100.000000000000000000", "0.000000000000000000")

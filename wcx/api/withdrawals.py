@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wcx.api.auth.accounts import confirm_totp
 from wcx.api.auth.state import auth_state
+from wcx.api.deposits import chains_of
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
@@ -53,7 +54,9 @@ def policy_of(runtime: Runtime) -> WithdrawalPolicy:
     policy = _policies.get(runtime)
     if policy is None:
         settings = WithdrawalSettings()
-        policy = _policies[runtime] = load_policy(settings.withdrawals_file, runtime.engine.state.assets)
+        policy = _policies[runtime] = load_policy(
+            settings.withdrawals_file, runtime.engine.state.assets, chains_of(runtime)
+        )
     return policy
 
 

@@ -17,6 +17,7 @@ from wcx.runtime import Runtime
 from wcx.store.schema import users
 from wcx.testing.evm import LocalEvm, in_process_rpc
 from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.config import load_chains
 from wcx.wallet.signers import Pkcs11Signer, ethereum_address
 from wcx.wallet.withdrawals import WithdrawalPolicy, load_policy
 from wcx.wallet.withdrawals.config import DEFAULT_WITHDRAWALS_FILE
@@ -50,7 +51,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 @pytest.fixture
 def policy(runtime: Runtime) -> WithdrawalPolicy:
     """The shipped withdrawal policy (ETH auto-approved below 5, USDT below 10 000)."""
-    return load_policy(DEFAULT_WITHDRAWALS_FILE, runtime.engine.state.assets)
+    return load_policy(DEFAULT_WITHDRAWALS_FILE, runtime.engine.state.assets, load_chains(development=True))
 
 
 async def add_user(runtime: Runtime, email: str, funds: dict[str, int]) -> int:

@@ -48,10 +48,10 @@ def bitcoin_address(text: str, network: str) -> str:
     return lowered
 
 
-def canonical_address(chain: str, network: str, text: str) -> str:
-    """Validate `text` as a destination on `chain` / `network`; WithdrawalError otherwise."""
+def canonical_address(kind: str, network: str, text: str) -> str:
+    """Validate `text` as a destination on a chain of `kind` on `network`; WithdrawalError otherwise."""
     if not isinstance(text, str) or not text or len(text) > MAX_ADDRESS or text.strip() != text:
         raise _invalid("INVALID_ADDRESS", "address is missing or malformed")
-    if chain == "ethereum":
+    if kind == "ethereum":
         return ethereum_address(text)
     return bitcoin_address(text, network)

@@ -1,5 +1,6 @@
 """Withdrawal policy from `config/withdrawals.toml`: per-asset fee, minimum, approval threshold, hot/cold
-bounds, and daily limits per KYC tier. Amounts are parsed at the asset's scale and never rounded."""
+bounds, and daily limits per KYC tier. Amounts are parsed at the asset's scale and never rounded.
+Which chain and network an asset travels on comes from the chains configuration (`wcx.wallet.config`)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wcx.primitives import AmountError, parse_amount
+from wcx.wallet.config import ChainsConfig, ChainSpec
 
 DEFAULT_WITHDRAWALS_FILE = Path(__file__).resolve().parents[3] / "config" / "withdrawals.toml"
-CHAIN_KINDS = frozenset({"ethereum", "bitcoin"})
-NETWORKS = frozenset({"mainnet", "testnet", "regtest", "local"})
 
 
 class WithdrawalConfigError(ValueError):
@@ -40,6 +40,7 @@ class AssetPolicy:
     asset: str
     scale: int
     chain: str
+    kind: str
     network: str
     fee: int
     minimum: int
@@ -73,18 +74,14 @@ def _amount(entry: Mapping[str, Any], key: str, scale: int, where: str) -> int:
         raise WithdrawalConfigError(f"{where}: {key}: {exc}") from None
 
 
-def _asset(code: str, entry: Mapping[str, Any], scale: int) -> AssetPolicy:
+def _asset(code: str, entry: Mapping[str, Any], scale: int, chain: ChainSpec) -> AssetPolicy:
     where = f"assets.{code}"
-    chain, network = str(entry.get("chain", "")), str(entry.get("network", ""))
-    if chain not in CHAIN_KINDS or network not in NETWORKS:
-        raise WithdrawalConfigError(
-            f"{where}: chain must be one of {sorted(CHAIN_KINDS)}, network one of {sorted(NETWORKS)}"
-        )
     policy = AssetPolicy(
         asset=code,
         scale=scale,
-        chain=chain,
-        network=network,
+        chain=chain.name,
+        kind=chain.kind.value,
+        network=chain.network.value,
         fee=_amount(entry, "fee", scale, where),
         minimum=_amount(entry, "minimum", scale, where),
         auto_approve_below=_amount(entry, "auto_approve_below", scale, where),
@@ -97,13 +94,17 @@ def _asset(code: str, entry: Mapping[str, Any], scale: int) -> AssetPolicy:
     return policy
 
 
-def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int]) -> WithdrawalPolicy:
-    """Validate a parsed TOML document against the exchange's asset scales."""
+def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int], chains: ChainsConfig) -> WithdrawalPolicy:
+    """Validate a parsed TOML document against the exchange's asset scales and configured chains."""
     assets: dict[str, AssetPolicy] = {}
-    # An asset this exchange does not list (another markets file) simply cannot be withdrawn.
+    # An asset this exchange does not list, or no chain carries, simply cannot be withdrawn.
     for code, entry in doc.get("assets", {}).items():
+        try:
+            chain, _ = chains.locate(code)
+        except KeyError:
+            continue
         if code in scales:
-            assets[code] = _asset(code, entry, scales[code])
+            assets[code] = _asset(code, entry, scales[code], chain)
     limits: dict[int, dict[str, int]] = {}
     for tier, entry in doc.get("daily_limits", {}).items():
         if not str(tier).isdigit():
@@ -125,7 +126,7 @@ def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int]) -> Withdrawa
     )
 
 
-def load_policy(path: Path, scales: Mapping[str, int]) -> WithdrawalPolicy:
+def load_policy(path: Path, scales: Mapping[str, int], chains: ChainsConfig) -> WithdrawalPolicy:
     """Read and validate a withdrawal policy file."""
     with path.open("rb") as fh:
-        return parse_policy(tomllib.load(fh), scales)
+        return parse_policy(tomllib.load(fh), scales, chains)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wcx.engine import HoldWithdrawal, ReleaseWithdrawal, SettleWithdrawal
 from wcx.engine.events import CommandRejected
 from wcx.primitives import AmountError, parse_amount
+from wcx.wallet.deposits.tables import deposit_addresses
 from wcx.wallet.withdrawals.addresses import canonical_address
 from wcx.wallet.withdrawals.config import WithdrawalPolicy
 from wcx.wallet.withdrawals.errors import WithdrawalError
@@ -120,6 +121,15 @@ def _invalid(code: str, message: str) -> WithdrawalError:
     return WithdrawalError("invalid", code, message)
 
 
+async def _deposit_address_owner(db: AsyncEngine, chain: str, address: str) -> int | None:
+    """The user whose deposit address on `chain` is `address` (canonical form), if any."""
+    t = deposit_addresses
+    async with db.connect() as conn:
+        found = await conn.execute(select(t.c.user_id).where(t.c.chain == chain, t.c.address == address))
+        owner = found.scalar()
+    return None if owner is None else int(owner)
+
+
 async def withdrawn_since(conn: AsyncConnection, user_id: int, asset: str, since: datetime) -> int:
     """Minor units of `asset` the user withdrew or has on the way since `since`."""
     rows = await conn.execute(
@@ -167,7 +177,6 @@ async def request_withdrawal(
     *,
     daily_limit: int | None = None,
     before_hold: BeforeHold | None = None,
-    own_addresses: frozenset[str] = frozenset(),
     now: datetime | None = None,
 ) -> Withdrawal:
     """Validate, persist as requested, hold in the engine, then approve or queue for four-eyes.
@@ -184,10 +193,10 @@ async def request_withdrawal(
         amount = parse_amount(request.amount, asset.scale)
     except AmountError as exc:
         raise _invalid(exc.code.upper(), str(exc)) from None
-    address = canonical_address(asset.chain, asset.network, request.address)
+    address = canonical_address(asset.kind, asset.network, request.address)
     if len(request.memo) > MAX_MEMO:
         raise _invalid("INVALID_MEMO", f"memo is longer than {MAX_MEMO} characters")
-    if address in own_addresses or address == asset.cold_address:
+    if address == asset.cold_address or await _deposit_address_owner(db, asset.chain, address) is not None:
         raise _invalid("OWN_ADDRESS", "that address belongs to this exchange; trade or transfer internally")
     if amount < asset.minimum:
         raise _invalid(
@@ -322,7 +331,7 @@ async def add_address(
     spec = policy.assets.get(asset)
     if spec is None:
         raise _invalid("UNKNOWN_ASSET", f"{asset!r} cannot be withdrawn")
-    canonical = canonical_address(spec.chain, spec.network, address)
+    canonical = canonical_address(spec.kind, spec.network, address)
     if len(label) > 64:
         raise _invalid("INVALID_LABEL", "label is longer than 64 characters")
     usable_from = now + timedelta(seconds=policy.address_cooling_off_s)

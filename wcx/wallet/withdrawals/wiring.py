@@ -23,11 +23,8 @@ async def build_processor(
     db: AsyncEngine, ledger: Ledger, *, development: bool
 ) -> WithdrawalProcessor | None:
     """A processor over every Ethereum chain with a node, or None when no hot wallet is configured."""
-    chains = [
-        spec
-        for spec in load_chains(WalletSettings(), development=development).chains
-        if spec.kind is ChainKind.ETHEREUM and spec.rpc_url
-    ]
+    config = load_chains(WalletSettings(), development=development)
+    chains = [spec for spec in config.chains if spec.kind is ChainKind.ETHEREUM and spec.rpc_url]
     if not chains:
         return None
     try:
@@ -44,5 +41,5 @@ async def build_processor(
         wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
         log.info("hot wallet", chain=spec.name, address=wallets[spec.name].address, key=signer.key_id)
     settings = WithdrawalSettings()
-    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets)
+    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets, config)
     return WithdrawalProcessor(db, ledger, policy, wallets)
