@@ -26,6 +26,7 @@ class Egress:
     """Every address a socket in this process connected (or sent a datagram) to during the test."""
 
     peers: list[Any]
+    expected_strays: bool = False
 
 
 def _host(address: Any) -> str | None:
@@ -74,6 +75,9 @@ def egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Egress]:
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket.socket, "sendto", sendto)
     yield seen
+    # Every test proves it: even an attempt that a client swallowed (retries, fallbacks) is recorded.
+    strays = [peer for peer in seen.peers if not _loopback(str(peer[0]))]
+    assert not strays or seen.expected_strays, f"connections left 127.0.0.1: {strays}"
 
 
 @dataclass

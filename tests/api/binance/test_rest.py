@@ -12,7 +12,7 @@ import ccxt
 import httpx
 import pytest
 
-from api.binance.conftest import Egress, Venue
+from api.binance.conftest import Egress, Venue, config
 
 SYMBOL = "BTC/USDT"
 
@@ -211,5 +211,8 @@ def test_no_request_left_loopback(venue: Venue, egress: Egress) -> None:
     client.load_markets()
     client.fetch_balance()
     assert egress.peers and all(peer[0] == "127.0.0.1" for peer in egress.peers)
-    with pytest.raises(ccxt.NetworkError):  # the guard is live: anything else is refused
-        ccxt.binance({"timeout": 2000}).fetch_time()
+    # The guard is live: a client pointed elsewhere (a TEST-NET address, no DNS needed) is refused.
+    egress.expected_strays = True
+    with pytest.raises(ccxt.NetworkError):
+        ccxt.binance({**config("http://192.0.2.1:9"), "timeout": 2000}).fetch_time()
+    assert ("192.0.2.1", 9) in egress.peers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ccxt.pro
@@ -87,6 +88,13 @@ def test_watch_order_book_stays_identical_to_rest_through_a_burst(venue: Venue) 
     asyncio.run(scenario())
 
 
+async def until(watch: Callable[[], Awaitable[Any]], wanted: Callable[[Any], bool]) -> Any:
+    """Watch until an update satisfies `wanted` (a subscription starts with the current state)."""
+    while not wanted(value := await watch()):
+        pass
+    return value
+
+
 def test_watch_trades_ohlcv_and_ticker(venue: Venue) -> None:
     async def scenario() -> None:
         watcher = ccxt.pro.binance(config(venue.url))
@@ -95,7 +103,9 @@ def test_watch_trades_ohlcv_and_ticker(venue: Venue) -> None:
         try:
             await asyncio.gather(watcher.load_markets(), alice.load_markets(), bob.load_markets())
             trades = asyncio.create_task(watcher.watch_trades(SYMBOL))
-            candles = asyncio.create_task(watcher.watch_ohlcv(SYMBOL, "1m"))
+            candles = asyncio.create_task(
+                until(lambda: watcher.watch_ohlcv(SYMBOL, "1m"), lambda c: c[-1][4] == 2_950)
+            )
             await asyncio.sleep(0.3)  # both subscriptions are acknowledged before the trade
             await alice.create_order(SYMBOL, "limit", "sell", 0.03, 2_950)
             await bob.create_order(SYMBOL, "limit", "buy", 0.03, 2_950, {"timeInForce": "IOC"})
@@ -104,7 +114,9 @@ def test_watch_trades_ohlcv_and_ticker(venue: Venue) -> None:
             assert seen[-1]["symbol"] == SYMBOL and isinstance(seen[-1]["timestamp"], int)
             ohlcv = await asyncio.wait_for(candles, 10)
             assert ohlcv[-1][4] == 2_950.0 and ohlcv[-1][0] % 60_000 == 0
-            ticker = await asyncio.wait_for(watcher.watch_ticker(SYMBOL), 10)
+            ticker = await asyncio.wait_for(
+                until(lambda: watcher.watch_ticker(SYMBOL), lambda t: t["last"] == 2_950), 10
+            )
             assert ticker["last"] == 2_950.0 and ticker["symbol"] == SYMBOL
         finally:
             await asyncio.gather(watcher.close(), alice.close(), bob.close())

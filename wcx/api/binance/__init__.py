@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from wcx.api.binance import account, market, streams
+from wcx.api.binance import account, market, streams, wsapi
 
 REST_PREFIX = "/api/v3"
 
@@ -20,3 +20,4 @@ def install(app: FastAPI) -> None:
     app.include_router(market.router, prefix=REST_PREFIX)
     app.include_router(account.router, prefix=REST_PREFIX)
     app.include_router(streams.router)
+    app.include_router(wsapi.router)

@@ -11,7 +11,7 @@ from wcx.api.binance import limits, orders
 from wcx.api.binance.errors import BinanceError, BinanceRoute
 from wcx.api.binance.market import params_of, runtime_of
 from wcx.api.binance.params import Params
-from wcx.api.binance.queries import all_orders, my_trades, open_orders
+from wcx.api.binance.queries import all_orders, my_trades
 from wcx.api.binance.signed import rest_principal
 from wcx.api.binance.views import Formats, my_trade_view, order_view
 from wcx.api.principal import Permission, Principal
@@ -62,13 +62,7 @@ async def cancel_order(request: Request, response: Response) -> dict[str, Any]:
 async def get_open_orders(request: Request, response: Response) -> list[dict[str, Any]]:
     """Open orders, in one symbol or all."""
     runtime, principal, params = await _signed(request, response, Permission.READ)
-    market = params.market(runtime) if params.text("symbol") is not None else None
-    await runtime.projected()
-    rows = await open_orders(runtime.db, principal.user_id, market.symbol if market else None)
-    markets = runtime.engine.state.markets
-    return [
-        order_view(Formats(runtime, markets[r.symbol]), r, orders.live_stp(runtime, r.order_id)) for r in rows
-    ]
+    return await orders.open_orders_view(runtime, principal, params)
 
 
 @router.delete("/openOrders")

@@ -46,10 +46,14 @@ async def public(request: Request, response: Response) -> None:
     response.headers[USED_WEIGHT] = _used(decision)
 
 
+def bucket_of(principal: Principal) -> str:
+    """The bucket an authenticated caller draws from: its API key's (or its user's for a session)."""
+    return f"key:{principal.api_key_id}" if principal.api_key_id is not None else f"user:{principal.user_id}"
+
+
 async def private(request: Request, response: Response, principal: Principal) -> None:
     """Charge the API key of an authenticated request."""
-    key = f"key:{principal.api_key_id}" if principal.api_key_id is not None else f"user:{principal.user_id}"
-    decision = await take(request.app.state, key, PRIVATE_LIMIT)
+    decision = await take(request.app.state, bucket_of(principal), PRIVATE_LIMIT)
     response.headers[USED_WEIGHT] = _used(decision)
 
 

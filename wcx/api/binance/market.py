@@ -128,20 +128,25 @@ def symbol_info(runtime: Runtime, market: Market) -> dict[str, Any]:
     }
 
 
-@router.get("/exchangeInfo")
-async def exchange_info(request: Request) -> dict[str, Any]:
-    """Trading rules: rate limits and every (or the requested) symbol with its filters."""
-    runtime = runtime_of(request)
-    markets = (await params_of(request)).symbols(runtime)
+def exchange_info_body(runtime: Runtime, app_state: Any, markets: list[Market] | None) -> dict[str, Any]:
+    """exchangeInfo: rate limits and the given markets (all when None) with their filters."""
     if markets is None:
         markets = sorted(symbol_index(runtime).values(), key=binance_symbol)
     return {
         "timezone": "UTC",
         "serverTime": now_ms(),
-        "rateLimits": limits.rate_limits(request.app.state),
+        "rateLimits": limits.rate_limits(app_state),
         "exchangeFilters": [],
         "symbols": [symbol_info(runtime, market) for market in markets],
     }
+
+
+@router.get("/exchangeInfo")
+async def exchange_info(request: Request) -> dict[str, Any]:
+    """Trading rules: rate limits and every (or the requested) symbol with its filters."""
+    runtime = runtime_of(request)
+    markets = (await params_of(request)).symbols(runtime)
+    return exchange_info_body(runtime, request.app.state, markets)
 
 
 @router.get("/depth")

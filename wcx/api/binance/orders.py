@@ -23,6 +23,7 @@ from wcx.api.binance.errors import (
     place_rejected,
 )
 from wcx.api.binance.params import Params
+from wcx.api.binance.queries import open_orders
 from wcx.api.binance.views import NS_PER_MS, STP_BY_NAME, STP_MODES, Formats, order_status, order_view
 from wcx.api.principal import Permission, Principal
 from wcx.engine import (
@@ -313,6 +314,15 @@ def live_stp(runtime: Runtime, order_id: int) -> SelfTradePrevention | None:
     """The self-trade prevention mode of an open order (history does not keep it)."""
     order = runtime.engine.state.orders.get(order_id)
     return order.stp if order is not None else None
+
+
+async def open_orders_view(runtime: Runtime, principal: Principal, params: Params) -> list[dict[str, Any]]:
+    """The caller's open orders, in one symbol or all (GET /api/v3/openOrders, openOrders.status)."""
+    market = params.market(runtime) if params.text("symbol") is not None else None
+    await runtime.projected()
+    rows = await open_orders(runtime.db, principal.user_id, market.symbol if market else None)
+    markets = runtime.engine.state.markets
+    return [order_view(Formats(runtime, markets[r.symbol]), r, live_stp(runtime, r.order_id)) for r in rows]
 
 
 async def query(runtime: Runtime, principal: Principal, params: Params) -> dict[str, Any]:

@@ -13,11 +13,9 @@ does not answer. The bare path `/ws` is our native protocol; Binance clients use
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,8 +23,8 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
+from wcx.api.binance.connection import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, Connection
 from wcx.api.binance.params import symbol_index
 from wcx.api.binance.views import Formats
 from wcx.engine.state import Market
@@ -39,9 +37,6 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 MAX_STREAMS = 1024
-MAX_MESSAGE_BYTES = 16_384
-OUTBOUND_QUEUE = 4096
-CLOSE_SLOW_CONSUMER = 1013
 NS_PER_MS = 1_000_000
 _NAME = re.compile(r"([a-z0-9]{2,32})@([A-Za-z0-9_@]{1,32})")
 _ID = re.compile(r"[A-Za-z0-9]{1,36}")
@@ -295,84 +290,41 @@ def parse_stream(name: str, runtime: Runtime) -> Stream | None:
     return None
 
 
-class _Connection:
-    """One client: receive loop, bounded outbound queue, one forwarding task per stream."""
+class _Connection(Connection):
+    """A market-stream client: one forwarding task per stream."""
 
-    def __init__(self, websocket: WebSocket, runtime: Runtime, combined: bool) -> None:
-        self.websocket = websocket
-        self.runtime = runtime
+    def __init__(self, websocket: WebSocket, runtime: Runtime, combined: bool, initial: list[str]) -> None:
+        super().__init__(websocket, runtime)
         self.publisher = runtime.publisher
         self.combined = combined
-        self.outbound: asyncio.Queue[bytes] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.initial = initial
         self.streams: dict[str, tuple[Stream, Subscription, asyncio.Task[None]]] = {}
-        self.done = asyncio.Event()
-        self.close_code: int | None = None
 
-    async def run(self, initial: list[str]) -> None:
-        await self.websocket.accept()
-        await self._subscribe([s for s in (parse_stream(n, self.runtime) for n in initial) if s is not None])
-        tasks = [
-            asyncio.create_task(self._guard(self._receive())),
-            asyncio.create_task(self._guard(self._send())),
-        ]
-        try:
-            await self.done.wait()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for name in list(self.streams):
-                await self._drop(name)
-            if self.close_code is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.websocket.close(self.close_code), 2)
+    async def opened(self) -> None:
+        """Subscribe the streams named in the URL."""
+        await self._subscribe(
+            [s for s in (parse_stream(n, self.runtime) for n in self.initial) if s is not None]
+        )
 
-    def finish(self, code: int | None) -> None:
-        if not self.done.is_set():
-            self.close_code = code
-            self.done.set()
-
-    async def _guard(self, body: Coroutine[Any, Any, None]) -> None:
-        try:
-            await body
-        except (WebSocketDisconnect, OSError):
-            self.finish(None)
-        except Exception:
-            logger.exception("binance stream connection failed")
-            self.finish(1011)
-
-    def push(self, message: Any) -> None:
-        if self.done.is_set():
-            return
-        try:
-            self.outbound.put_nowait(orjson.dumps(message))
-        except asyncio.QueueFull:
-            self.finish(CLOSE_SLOW_CONSUMER)
+    async def closing(self) -> None:
+        """Close every bus subscription."""
+        for name in list(self.streams):
+            await self._drop(name)
 
     def emit(self, stream: Stream, events: list[Any]) -> None:
+        """Send a stream's events, wrapped as {"stream", "data"} when combined."""
         for event in events:
             self.push({"stream": stream.name, "data": event} if self.combined else event)
 
-    async def _send(self) -> None:
-        while True:
-            payload = await self.outbound.get()
-            await self.websocket.send({"type": "websocket.send", "text": payload.decode()})
-
-    async def _receive(self) -> None:
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                self.finish(None)
-                return
-            await self._handle(message.get("text") or message.get("bytes") or b"")
+    def too_large(self) -> None:
+        """Refuse an oversized request."""
+        self._error(2, f"Invalid request: messages are limited to {MAX_MESSAGE_BYTES} bytes")
 
     def _error(self, code: int, msg: str, request_id: Any = None) -> None:
         self.push({"code": code, "msg": msg, "id": request_id})
 
-    async def _handle(self, raw: str | bytes) -> None:
-        if len(raw) > MAX_MESSAGE_BYTES:
-            self._error(2, f"Invalid request: messages are limited to {MAX_MESSAGE_BYTES} bytes")
-            return
+    async def handle(self, raw: str | bytes) -> None:
+        """One request: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY."""
         try:
             request = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -450,7 +402,7 @@ class _Connection:
                 continue
             # No await between the bus subscription and the snapshot: nothing is published in between.
             self.emit(stream, stream.first(self.publisher))
-            task = asyncio.create_task(self._guard(self._forward(stream, subscription)))
+            task = self.spawn(self._forward(stream, subscription))
             self.streams[stream.name] = (stream, subscription, task)
 
     async def _forward(self, stream: Stream, subscription: Subscription) -> None:
@@ -470,13 +422,12 @@ class _Connection:
 @router.websocket("/ws/{path:path}")
 async def raw_streams(websocket: WebSocket, path: str) -> None:
     """Raw streams: /ws/<stream>[/<stream>...]; segments that name no stream are ignored (ccxt's /ws/0)."""
-    await _Connection(websocket, websocket.app.state.runtime, combined=False).run(path.split("/"))
+    await _Connection(websocket, websocket.app.state.runtime, False, path.split("/")).run()
 
 
 @router.websocket("/stream")
 async def combined_streams(websocket: WebSocket) -> None:
     """Combined streams: /stream?streams=<a>/<b>; events arrive as {"stream", "data"}."""
     names = websocket.query_params.get("streams", "")
-    await _Connection(websocket, websocket.app.state.runtime, combined=True).run(
-        names.split("/") if names else []
-    )
+    initial = names.split("/") if names else []
+    await _Connection(websocket, websocket.app.state.runtime, True, initial).run()
