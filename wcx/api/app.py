@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wcx.api import auth, binance, deposits, por, public, trading, withdrawals, ws
+from wcx.api import auth, binance, deposits, kyc, por, public, trading, withdrawals, ws
 from wcx.api.errors import ERROR_RESPONSES, ApiError, error_body, install_error_handlers
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
 from wcx.api.schemas import DevCreditIn, DevCreditOut
@@ -38,9 +38,22 @@ access_log = get_logger("wcx.access")
 class GatewayMiddleware:
     """Per request: request id, trace span, body size limit, one JSON access-log line and HTTP metrics."""
 
-    def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int = MAX_BODY_BYTES,
+        large_bodies: tuple[tuple[str, int], ...] = (),
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        # (path regex, limit): upload routes that need more than the default.
+        self.large_bodies = tuple((re.compile(pattern), limit) for pattern, limit in large_bodies)
+
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.large_bodies:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap one HTTP request; other scopes (WebSocket, lifespan) pass through."""
@@ -65,9 +78,10 @@ class GatewayMiddleware:
             trace_id = current_trace_id()
             bind_request(request_id, trace_id)
             try:
-                body = await self._read_body(headers, receive)
+                limit = self._limit(scope["path"])
+                body = await self._read_body(headers, receive, limit)
                 if body is None:
-                    await _too_large(send_with_id)
+                    await _too_large(send_with_id, limit)
                 else:
                     await self.app(scope, _replay(body, receive), send_with_id)
             finally:
@@ -88,10 +102,10 @@ class GatewayMiddleware:
                     client=client[0] if client else None,
                 )
 
-    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes | None:
         """The whole request body, or None once it exceeds the limit (declared or actual)."""
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return None
         chunks: list[bytes] = []
         size = 0
@@ -101,7 +115,7 @@ class GatewayMiddleware:
                 return b"".join(chunks)
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -130,9 +144,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _too_large(send: Send) -> None:
+async def _too_large(send: Send, limit: int = MAX_BODY_BYTES) -> None:
     response = JSONResponse(
-        error_body("BODY_TOO_LARGE", f"request body is larger than {MAX_BODY_BYTES} bytes"),
+        error_body("BODY_TOO_LARGE", f"request body is larger than {limit} bytes"),
         status_code=413,
         headers={"Connection": "close"},
     )
@@ -235,7 +249,7 @@ def create_app(
     app.state.limits = {"ip": PUBLIC_LIMIT, "key": PRIVATE_LIMIT, "user": PRIVATE_LIMIT, **(limits or {})}
     app.state.placements = trading.Placements()
     install_error_handlers(app)
-    app.add_middleware(GatewayMiddleware)
+    app.add_middleware(GatewayMiddleware, large_bodies=((kyc.UPLOAD_PATH, kyc.upload_limit(runtime)),))
     _health_routes(app, runtime)
     app.include_router(public.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(trading.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
@@ -243,6 +257,7 @@ def create_app(
     app.include_router(withdrawals.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(deposits.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(por.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(kyc.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(ws.router)
     binance.install(app)
     if runtime.settings.development:

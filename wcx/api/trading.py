@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
+from wcx.api import kyc_limits
 from wcx.api.auth import require
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
@@ -296,6 +297,7 @@ async def place_order(
 ) -> PlacedOrder:
     """Place an order; repeating a client_order_id with the same parameters returns the same order (200)."""
     command = to_command(runtime, principal.user_id, body)
+    await kyc_limits.require_trading_allowed(runtime, principal.user_id)
     placements: Placements = request.app.state.placements
     order, created = await placements.place(runtime, command)
     if not created:

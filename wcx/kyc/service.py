@@ -8,6 +8,7 @@ per process (`runtime.kyc`).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.kyc.documents import check_document
 from wcx.kyc.errors import KycError, NotFoundError
@@ -51,6 +52,9 @@ from wcx.kyc.views import (
 from wcx.primitives import format_amount
 
 SYSTEM = "system:kyc"
+TIER_CACHE_S = 2.0
+"""How long a process trusts a tier it read; other processes' decisions apply within this time."""
+TIER_CACHE_SIZE = 100_000
 MAX_REASON = 2000
 
 
@@ -100,6 +104,8 @@ class KycService:
         self.default_tier = default_tier
         self.screener = screener or Screener([])
         self.clock = clock
+        # user id -> (monotonic expiry, tier): order entry reads the tier without a query per order.
+        self._tiers: dict[int, tuple[float, int]] = {}
 
     # --- tiers and limits ------------------------------------------------------------------------
 
@@ -136,6 +142,18 @@ class KycService:
         profile = await self._profile(conn, user_id)
         return self.default_tier if profile is None else int(profile.tier)
 
+    async def cached_tier(self, db: AsyncEngine, user_id: int) -> int:
+        """`tier_of` through a short per-process cache (changes made in this process apply at once)."""
+        cached = self._tiers.get(user_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with db.connect() as conn:
+            tier = await self.tier_of(conn, user_id)
+        if len(self._tiers) >= TIER_CACHE_SIZE:
+            self._tiers.clear()
+        self._tiers[user_id] = (time.monotonic() + TIER_CACHE_S, tier)
+        return tier
+
     async def review_hold(self, conn: AsyncConnection, user_id: int) -> bool:
         """Whether a screening hit on this approved user waits for review (withdrawals refused)."""
         profile = await self._profile(conn, user_id)
@@ -152,6 +170,7 @@ class KycService:
     ) -> None:
         """Record the user's tier (upsert); used by decisions and by operators' overrides."""
         self.tier_limits(tier)
+        self._tiers.pop(user_id, None)
         now = self.clock()
         profile = await self._profile(conn, user_id)
         values: dict[str, Any] = {"tier": tier, "updated_at": now}
@@ -170,9 +189,9 @@ class KycService:
         else:
             await conn.execute(update(kyc_profiles).where(kyc_profiles.c.user_id == user_id).values(**values))
 
-    async def check_trading_allowed(self, conn: AsyncConnection, user_id: int) -> LimitExceeded | None:
-        """None if the user's tier may trade, else why not."""
-        tier = await self.tier_of(conn, user_id)
+    async def check_trading_allowed(self, db: AsyncEngine, user_id: int) -> LimitExceeded | None:
+        """None if the user's tier may trade, else why not (cached tier: called on every order)."""
+        tier = await self.cached_tier(db, user_id)
         if self.tier_limits(tier).trading:
             return None
         return LimitExceeded("KYC_TRADING_NOT_ALLOWED", f"tier {tier} may not trade; complete verification")
@@ -702,6 +721,10 @@ class KycService:
         if decision is Decision.APPROVE:
             granted = int(row.requested_tier) if tier is None else tier
             self._check_requested(granted)
+            if granted > row.requested_tier:  # the submission only meets the requested tier's requirements
+                raise KycError(
+                    "KYC_INVALID_TIER", f"this submission supports at most tier {row.requested_tier}"
+                )
             open_hits = (
                 await conn.execute(
                     select(func.count()).where(
