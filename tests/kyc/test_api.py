@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -41,6 +44,27 @@ async def _order(
 ) -> httpx.Response:
     body = {"symbol": "BTC-USDT", "side": side, "type": "limit", "price": price, "quantity": quantity}
     return await client.post("/api/v1/orders", json=body, headers=user.headers)
+
+
+async def _binance_order(client: httpx.AsyncClient, user: User) -> httpx.Response:
+    """A signed Binance-format order (the other order entry) with a fresh API key."""
+    key = await client.post("/api/v1/api-keys", json={"permissions": ["read", "trade"]}, headers=user.headers)
+    assert key.status_code == 201, key.text
+    query = urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "price": "65000",
+            "quantity": "0.01",
+            "timestamp": str(int(time.time() * 1000)),
+        }
+    )
+    signature = hmac.new(key.json()["secret"].encode(), query.encode(), hashlib.sha256).hexdigest()
+    return await client.post(
+        f"/api/v3/order?{query}&signature={signature}", headers={"X-MBX-APIKEY": key.json()["key"]}
+    )
 
 
 async def _refused(runtime: Runtime, user: User, asset: str, amount: int) -> str:
@@ -96,6 +120,9 @@ async def test_tier_limits_are_enforced_and_upgrades_take_effect(
     refused = await _order(client, alice, "sell", "65000", "0.01")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "KYC_TRADING_NOT_ALLOWED"
     assert await _refused(runtime, alice, "USDT", 10 * USDT) == "KYC_WITHDRAWALS_NOT_ALLOWED"
+    binance = await _binance_order(client, alice)
+    assert binance.status_code == 403 and binance.json()["code"] == -2010
+    assert "KYC_TRADING_NOT_ALLOWED" in binance.json()["msg"]
     assert runtime.engine.state.orders == {}
 
     await _approve(client, runtime, alice, tier=1)

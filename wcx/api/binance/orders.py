@@ -204,6 +204,9 @@ def _bps(bps: int) -> str:
 async def place(runtime: Runtime, principal: Principal, params: Params) -> dict[str, Any]:
     """Place a new order and answer ACK / RESULT / FULL."""
     new = parse_new_order(runtime, principal.user_id, params)
+    # The KYC tier gates trading here exactly as on /api/v1/orders.
+    if await runtime.kyc.check_trading_allowed(runtime.db, principal.user_id) is not None:
+        raise BinanceError(-2010, "This action is disabled on this account (KYC_TRADING_NOT_ALLOWED).", 403)
     return _placed(runtime, new, await runtime.submit(new.command))
 
 
