@@ -10,16 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 
 from wcx.api.errors import ApiError
 from wcx.api.kyc_limits import engine_prices
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
 from wcx.api.trading import _private as private_principal
-from wcx.kyc import DocumentView, KycError, LimitsView, PersonalData, SubmissionView
+from wcx.kyc import DocumentView, KycError, LimitsView, PersonalData, Status, SubmissionView
 from wcx.kyc.limits import withdrawal_usage
+from wcx.kyc.providers import WebhookProvider
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 
@@ -185,4 +187,32 @@ async def submit(submission_id: SubmissionId, principal: Reader, runtime: Runtim
     """Hand the submission in for review (its requested tier's requirements must be met)."""
     user_id = _session_only(principal)
     async with runtime.db.begin() as conn, _kyc_errors():
-        return await runtime.kyc.submit(conn, user_id, submission_id)
+        submitted = await runtime.kyc.submit(conn, user_id, submission_id)
+    await runtime.kyc.dispatch(runtime.db, submission_id)
+    return submitted
+
+
+class WebhookAck(BaseModel):
+    """What the vendor's callback changed."""
+
+    submission_id: int
+    status: Status
+
+
+@router.post("/kyc/webhooks/{provider}")
+async def vendor_webhook(
+    provider: Annotated[str, Path(max_length=32)], request: Request, runtime: RuntimeDep
+) -> WebhookAck:
+    """A verification vendor's verdict: HMAC-signed, timestamped, each event id accepted once."""
+    adapter = runtime.kyc.provider
+    if not isinstance(adapter, WebhookProvider) or adapter.name != provider:
+        raise ApiError(404, "NOT_FOUND", "no such webhook")
+    body = await request.body()
+    try:
+        async with _kyc_errors():
+            event = adapter.verify(request.headers, body)
+            async with runtime.db.begin() as conn:
+                case = await runtime.kyc.apply_vendor_event(conn, provider, event)
+    except IntegrityError:  # the same event id arriving twice at once: the second insert loses
+        raise ApiError(409, "KYC_WEBHOOK_REPLAYED", "this event was already received") from None
+    return WebhookAck(submission_id=case.id, status=case.status)

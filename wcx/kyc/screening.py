@@ -244,7 +244,8 @@ class Screener:
                 if found is None:
                     continue
                 score = float(found[1])
-                if entry.kind not in ("individual", "") and score < STRONG:
+                # Entities ("-0-" type) and vessels only count on a near-exact name: users are people.
+                if entry.kind != "individual" and score < STRONG:
                     continue
                 dob = _dob_agreement(entry, subject.date_of_birth)
                 country = _country_agreement(entry, subject.countries)

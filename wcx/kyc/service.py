@@ -8,6 +8,7 @@ per process (`runtime.kyc`).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.kyc.documents import check_document
-from wcx.kyc.errors import KycError, NotFoundError
+from wcx.kyc.errors import KycError, NotFoundError, WebhookRejectedError
 from wcx.kyc.limits import (
     LimitExceeded,
     PriceSource,
@@ -28,6 +29,14 @@ from wcx.kyc.limits import (
     withdrawal_usage,
 )
 from wcx.kyc.personal import PersonalData
+from wcx.kyc.providers import (
+    KycProvider,
+    ManualReview,
+    Outcome,
+    ProviderCase,
+    ProviderDocument,
+    VendorEvent,
+)
 from wcx.kyc.screening import Screener, ScreeningList, Subject
 from wcx.kyc.status import EDITABLE, OPEN, QUEUED, Status, check_transition
 from wcx.kyc.tables import (
@@ -37,6 +46,7 @@ from wcx.kyc.tables import (
     kyc_screening_lists,
     kyc_status_history,
     kyc_submissions,
+    kyc_webhook_events,
 )
 from wcx.kyc.tiers import DOCUMENT_KINDS, KycConfig, TierLimits
 from wcx.kyc.vault import DocumentVault, Sealer, VaultError
@@ -50,6 +60,8 @@ from wcx.kyc.views import (
     SubmissionView,
 )
 from wcx.primitives import format_amount
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "system:kyc"
 TIER_CACHE_S = 2.0
@@ -96,6 +108,7 @@ class KycService:
         *,
         default_tier: int,
         screener: Screener | None = None,
+        provider: KycProvider | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.config = config
@@ -103,6 +116,7 @@ class KycService:
         self.sealer = sealer
         self.default_tier = default_tier
         self.screener = screener or Screener([])
+        self.provider: KycProvider = provider or ManualReview()
         self.clock = clock
         # user id -> (monotonic expiry, tier): order entry reads the tier without a query per order.
         self._tiers: dict[int, tuple[float, int]] = {}
@@ -642,6 +656,106 @@ class KycService:
         reopened = await self.rescreen_approved(conn, list_names=changed) if changed else 0
         return changed, reopened
 
+    # --- providers --------------------------------------------------------------------------------------
+
+    async def dispatch(self, db: AsyncEngine, submission_id: int) -> str | None:
+        """Hand a submitted case to the provider (after the submit committed); its reference, if any.
+
+        A provider that fails leaves the case in the manual queue: nothing is lost, a person decides.
+        """
+        if isinstance(self.provider, ManualReview):
+            return None
+        async with db.connect() as conn:
+            case = await self.provider_case(conn, submission_id)
+        try:
+            reference = await self.provider.start(case)
+        except Exception:
+            log.warning(
+                "KYC provider %s failed; case %s stays in manual review",
+                self.provider.name,
+                submission_id,
+                exc_info=True,
+            )
+            return None
+        async with db.begin() as conn:
+            await self.set_provider_reference(conn, submission_id, self.provider.name, reference)
+        return reference
+
+    async def provider_case(self, conn: AsyncConnection, submission_id: int) -> ProviderCase:
+        """A case with its decrypted personal data and documents, for a provider."""
+        row = await self._submission(conn, submission_id)
+        documents = []
+        for view in await self._documents(conn, row.id):
+            _, data = await self.read_document(conn, view.id)
+            documents.append(ProviderDocument(view.kind, view.content_type, data))
+        return ProviderCase(
+            row.id, row.user_id, row.requested_tier, self._unseal(row.id, row.personal_data), tuple(documents)
+        )
+
+    async def apply_vendor_event(self, conn: AsyncConnection, provider: str, event: VendorEvent) -> CaseView:
+        """Record a verified callback once (a repeated event id is a replay) and apply its verdict.
+
+        Approval by a vendor still waits for a person while screening hits are open.
+        """
+        seen = (
+            await conn.execute(
+                select(kyc_webhook_events.c.event_id).where(
+                    kyc_webhook_events.c.provider == provider, kyc_webhook_events.c.event_id == event.event_id
+                )
+            )
+        ).first()
+        if seen is not None:
+            raise WebhookRejectedError(
+                "KYC_WEBHOOK_REPLAYED", f"event {event.event_id} was already received", kind="conflict"
+            )
+        await conn.execute(
+            insert(kyc_webhook_events).values(
+                provider=provider,
+                event_id=event.event_id,
+                received_at=self.clock(),
+                payload=event.model_dump(mode="json"),
+            )
+        )
+        submission_id = await self.submission_by_reference(conn, provider, event.reference)
+        actor = f"provider:{provider}"
+        row = await self._submission(conn, submission_id, lock=True)
+        if Status(row.status) is Status.SUBMITTED:
+            await self._move(conn, row, Status.IN_REVIEW, actor, "review started by the provider")
+        if event.outcome is Outcome.REVIEW:
+            return await self.get_case(conn, submission_id)
+        if event.outcome is Outcome.APPROVED:
+            open_hits = await self._open_hits(conn, submission_id)
+            if open_hits:
+                await self._history(
+                    conn,
+                    submission_id,
+                    Status.IN_REVIEW,
+                    Status.IN_REVIEW,
+                    actor,
+                    f"provider approved; {open_hits} open screening hit(s) need manual review",
+                    self.clock(),
+                )
+                return await self.get_case(conn, submission_id)
+        decision = {
+            Outcome.APPROVED: Decision.APPROVE,
+            Outcome.REJECTED: Decision.REJECT,
+            Outcome.MORE_INFO: Decision.MORE_INFO,
+        }[event.outcome]
+        reason = event.reason or f"{event.outcome.value} by {provider}"
+        return await self.decide(conn, submission_id, decision, reviewer=actor, reason=reason)
+
+    async def _open_hits(self, conn: AsyncConnection, submission_id: int) -> int:
+        return int(
+            (
+                await conn.execute(
+                    select(func.count()).where(
+                        kyc_screening_hits.c.submission_id == submission_id,
+                        kyc_screening_hits.c.status == "open",
+                    )
+                )
+            ).scalar_one()
+        )
+
     # --- review (the admin side) ------------------------------------------------------------------------
 
     async def list_queue(
@@ -725,13 +839,7 @@ class KycService:
                 raise KycError(
                     "KYC_INVALID_TIER", f"this submission supports at most tier {row.requested_tier}"
                 )
-            open_hits = (
-                await conn.execute(
-                    select(func.count()).where(
-                        kyc_screening_hits.c.submission_id == row.id, kyc_screening_hits.c.status == "open"
-                    )
-                )
-            ).scalar_one()
+            open_hits = await self._open_hits(conn, row.id)
             if open_hits:
                 raise KycError(
                     "KYC_OPEN_SCREENING_HITS",

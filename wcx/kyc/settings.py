@@ -54,6 +54,7 @@ class KycSettings(BaseSettings):
     kyc_webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     kyc_webhook_window_s: int = Field(300, gt=0, le=3600)
     kyc_vendor_url: str = ""
+    kyc_vendor_name: str = Field("vendor", pattern=r"^[a-z0-9_-]{1,32}$")
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> KycSettings:

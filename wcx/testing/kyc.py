@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from pypdf import PdfWriter
 
 from wcx.kyc.limits import FixedPrices
+from wcx.kyc.providers import KycProvider, WebhookProvider, sign, signed_headers
 from wcx.kyc.screening import Screener, ScreeningList
 from wcx.kyc.service import KycService, utc_now
 from wcx.kyc.tiers import DEFAULT_KYC_FILE, load_kyc_config
@@ -28,6 +32,7 @@ def make_kyc_service(
     lists: Sequence[ScreeningList] = (),
     clock: Callable[[], datetime] = utc_now,
     key: bytes | None = None,
+    provider: KycProvider | None = None,
 ) -> KycService:
     """A KYC service with the shipped tiers, documents under `root`, a random key."""
     key = key or secrets.token_bytes(32)
@@ -37,6 +42,7 @@ def make_kyc_service(
         Sealer(key),
         default_tier=default_tier,
         screener=Screener(lists),
+        provider=provider,
         clock=clock,
     )
 
@@ -92,3 +98,56 @@ def elf_executable() -> bytes:
 def windows_executable() -> bytes:
     """A PE/MZ header followed by junk."""
     return b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + secrets.token_bytes(300)
+
+
+class FakeKycVendor:
+    """An external verification vendor in memory: receives signed cases, signs its verdict callbacks.
+
+    Use `provider()` as the service's provider; `callback(...)` gives the (headers, body) the vendor
+    would POST to `/api/v1/kyc/webhooks/<name>`.
+    """
+
+    def __init__(self, name: str = "fakevendor", secret: bytes | None = None) -> None:
+        self.name = name
+        self.secret = secret or secrets.token_bytes(32)
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.refuse_next = False
+        self._events = 0
+
+    async def receive(self, payload: dict[str, Any], headers: dict[str, str], body: bytes) -> str:
+        """The vendor's intake: checks our signature like a real vendor would, returns its reference."""
+        stamp = int(headers["X-WCX-Webhook-Timestamp"])
+        if headers["X-WCX-Webhook-Signature"] != sign(self.secret, stamp, body):
+            raise AssertionError("the exchange sent an unsigned or mis-signed case")
+        if self.refuse_next:
+            self.refuse_next = False
+            raise ConnectionError("vendor unavailable")
+        reference = f"{self.name}-{len(self.cases) + 1}"
+        self.cases[reference] = payload
+        return reference
+
+    def provider(self, *, window_s: int = 300, clock: Callable[[], float] = time.time) -> WebhookProvider:
+        """The webhook adapter wired to this vendor."""
+        return WebhookProvider(self.name, self.secret, self.receive, window_s=window_s, clock=clock)
+
+    def callback(
+        self,
+        reference: str,
+        outcome: str,
+        reason: str = "",
+        *,
+        event_id: str | None = None,
+        timestamp: int | None = None,
+        secret: bytes | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """A signed verdict (a fresh event id unless given)."""
+        self._events += 1
+        event = {
+            "event_id": event_id or f"evt-{self._events}-{secrets.token_hex(4)}",
+            "reference": reference,
+            "outcome": outcome,
+            "reason": reason,
+        }
+        body = json.dumps(event).encode()
+        headers = signed_headers(secret or self.secret, body, timestamp)
+        return {**headers, "Content-Type": "application/json"}, body
