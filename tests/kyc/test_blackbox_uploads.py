@@ -12,11 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api.test_blackbox import Client, Server, sign_up
+from api.test_blackbox import Client, sign_up
 from api.test_blackbox import services as services  # noqa: PLC0414 - the fixture (SQLite, PostgreSQL+Redis)
 
 from wcx.kyc.tiers import DEFAULT_KYC_FILE, read_kyc_file
 from wcx.testing.kyc import elf_executable, sample_jpeg, sample_pdf, sample_png, windows_executable
+from wcx.testing.server import Server
 
 MAX_BYTES = int(read_kyc_file(DEFAULT_KYC_FILE)["max_document_bytes"])
 MARKER = b"KYC-PLAINTEXT-MARKER-7f3a"
