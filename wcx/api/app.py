@@ -1,4 +1,4 @@
-"""The FastAPI apps: the public/private API (`create_app`) and the admin listener (`create_admin_app`)."""
+"""The public/private API app (`create_app`); the admin listener's app lives in `wcx.admin`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -262,18 +261,4 @@ def create_app(
     binance.install(app)
     if runtime.settings.development:
         app.include_router(_dev_router())
-    return app
-
-
-def create_admin_app(runtime: Runtime) -> FastAPI:
-    """The admin listener; the back-office issue fills it, for now it only answers /healthz."""
-    app = FastAPI(title="wcx admin", version="1", openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.runtime = runtime
-    install_error_handlers(app)
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        """The process is alive."""
-        return {"status": "ok"}
-
     return app

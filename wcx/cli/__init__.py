@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import audit, bench, custody, demo, dev, por, serve, verify
+from wcx.cli import admin, audit, bench, custody, demo, dev, por, serve, verify
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
@@ -16,6 +16,7 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(audit.app, name="audit")
 app.add_typer(custody.app, name="custody")
 app.add_typer(por.app, name="por")
+app.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

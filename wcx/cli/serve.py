@@ -17,7 +17,8 @@ import uvicorn
 import uvloop
 from sqlalchemy import select
 
-from wcx.api.app import create_admin_app, create_app
+from wcx.admin import create_admin_app
+from wcx.api.app import create_app
 from wcx.api.auth import auth_state
 from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
@@ -91,7 +92,10 @@ async def serve_forever(
     api, serve_api = _server(create_app(runtime), sockets[0], settings.log_level)
     admin, serve_admin = _server(create_admin_app(runtime), sockets[1], settings.log_level)
     host, port = sockets[0].getsockname()[:2]
-    runtime.lock.write_info(pid=os.getpid(), api=f"http://{host}:{port}")
+    admin_host, admin_port = sockets[1].getsockname()[:2]
+    runtime.lock.write_info(
+        pid=os.getpid(), api=f"http://{host}:{port}", admin=f"http://{admin_host}:{admin_port}"
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -23,6 +23,7 @@ from wcx.api.auth.passwords import check_password_policy, normalize_email
 from wcx.api.auth.state import AuthState
 from wcx.api.auth.tokens import issue_access
 from wcx.api.errors import ApiError
+from wcx.store.audit import record_audit
 from wcx.store.schema import credentials, email_outbox, sessions, users
 
 logger = logging.getLogger(__name__)
@@ -200,14 +201,57 @@ async def _start_session(
     )
 
 
+async def security_event(
+    db: AsyncEngine,
+    state: AuthState,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    ip: str | None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Record a security event (login, 2FA, password, API key change) in the audit trail."""
+    async with db.begin() as conn:
+        await record_audit(
+            conn, actor=actor, action=action, target=target, ip=ip or None, after=after, at=now_utc(state)
+        )
+
+
 async def login(
     db: AsyncEngine, state: AuthState, body: schemas.LoginRequest, client: Client
 ) -> schemas.Tokens:
-    """Password (+ second factor when 2FA is on) -> a new session.
+    """Password (+ second factor when 2FA is on) -> a new session; success and failure are audited.
 
     Unknown email and wrong password answer alike (401 INVALID_CREDENTIALS) after the same argon2 work;
     failures count towards the account and IP locks.
     """
+    email = body.email.strip().lower()
+    try:
+        tokens, user_id = await _login(db, state, body, client)
+    except ApiError as exc:
+        async with db.connect() as conn:
+            known = await conn.scalar(select(users.c.id).where(users.c.email == email))
+        subject = f"user:{known}" if known is not None else f"email:{email[:100]}"
+        await security_event(
+            db,
+            state,
+            actor=subject if known is not None else "anonymous",
+            action="auth.login_failed",
+            target=subject,
+            ip=client.ip,
+            after={"code": exc.code},
+        )
+        raise
+    await security_event(
+        db, state, actor=f"user:{user_id}", action="auth.login", target=f"user:{user_id}", ip=client.ip
+    )
+    return tokens
+
+
+async def _login(
+    db: AsyncEngine, state: AuthState, body: schemas.LoginRequest, client: Client
+) -> tuple[schemas.Tokens, int]:
     email = body.email.strip().lower()
     await state.throttle.check(email, client.ip)
     async with db.connect() as conn:
@@ -235,7 +279,7 @@ async def login(
                 update(credentials).where(credentials.c.user_id == account.id).values(password_hash=rehashed)
             )
         await state.throttle.succeeded(email)
-        return await _start_session(conn, state, account.id, str(uuid.uuid4()), client)
+        return await _start_session(conn, state, account.id, str(uuid.uuid4()), client), account.id
 
 
 async def _revoke(conn: AsyncConnection, state: AuthState, *where: Any) -> int:

@@ -22,6 +22,19 @@ def _ctx(request: Request) -> tuple[AsyncEngine, AuthState]:
     return runtime.db, auth_state(runtime)
 
 
+async def _event(request: Request, principal: Principal, action: str, **after: Any) -> None:
+    """Audit a security event the signed-in user caused."""
+    subject = f"user:{principal.user_id}"
+    await accounts.security_event(
+        *_ctx(request),
+        actor=subject,
+        action=action,
+        target=subject,
+        ip=_client(request).ip,
+        after=after or None,
+    )
+
+
 def _client(request: Request) -> accounts.Client:
     return accounts.Client(
         ip=request.client.host if request.client else "", user_agent=request.headers.get("user-agent", "")
@@ -59,6 +72,7 @@ async def logout(request: Request, principal: Session) -> Response:
     """End the current session."""
     assert principal.session_id is not None
     await accounts.logout(*_ctx(request), principal.user_id, principal.session_id)
+    await _event(request, principal, "auth.logout", session=principal.session_id)
     return Response(status_code=204)
 
 
@@ -68,19 +82,23 @@ async def change_password(
 ) -> schemas.PasswordChanged:
     """Change the password; every session (this one too) ends."""
     revoked = await accounts.change_password(*_ctx(request), principal.user_id, body, _client(request))
+    await _event(request, principal, "auth.password_change", revoked_sessions=revoked)
     return schemas.PasswordChanged(revoked_sessions=revoked)
 
 
 @router.post("/auth/2fa/enable", response_model=schemas.TotpSetup, tags=["auth"])
 async def enable_totp(request: Request, principal: Session) -> schemas.TotpSetup:
     """Start 2FA setup: a secret for the authenticator app."""
-    return await accounts.enable_totp(*_ctx(request), principal.user_id)
+    setup = await accounts.enable_totp(*_ctx(request), principal.user_id)
+    await _event(request, principal, "auth.2fa_setup")
+    return setup
 
 
 @router.post("/auth/2fa/verify", response_model=schemas.RecoveryCodes, tags=["auth"])
 async def verify_totp(body: schemas.TotpCode, request: Request, principal: Session) -> schemas.RecoveryCodes:
     """Turn 2FA on with a first code; the one-time recovery codes, shown only now."""
     codes = await accounts.verify_totp(*_ctx(request), principal.user_id, body.totp_code)
+    await _event(request, principal, "auth.2fa_enabled")
     return schemas.RecoveryCodes(recovery_codes=codes)
 
 
@@ -90,6 +108,7 @@ async def disable_totp(
 ) -> schemas.TotpDisabled:
     """Turn 2FA off with a current code or a recovery code."""
     await accounts.disable_totp(*_ctx(request), principal.user_id, body)
+    await _event(request, principal, "auth.2fa_disabled")
     return schemas.TotpDisabled(totp_enabled=False)
 
 
@@ -103,6 +122,7 @@ async def list_sessions(request: Request, principal: Session) -> list[schemas.Se
 async def revoke_session(session_id: str, request: Request, principal: Session) -> Response:
     """End one session."""
     await accounts.revoke_session(*_ctx(request), principal.user_id, session_id)
+    await _event(request, principal, "auth.session_revoked", session=session_id)
     return Response(status_code=204)
 
 
@@ -117,11 +137,23 @@ async def create_api_key(
     body: schemas.ApiKeyCreate, request: Request, principal: Session
 ) -> schemas.ApiKeyCreated:
     """Create an API key; an HMAC key's secret is in this answer only."""
-    return await api_keys.create_key(*_ctx(request), principal.user_id, body)
+    created = await api_keys.create_key(*_ctx(request), principal.user_id, body)
+    await _event(
+        request,
+        principal,
+        "auth.api_key_created",
+        key_id=created.id,
+        kind=body.kind,
+        permissions=list(body.permissions),
+        ip_allowlist=body.ip_allowlist,
+        label=body.label,
+    )
+    return created
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"])
 async def revoke_api_key(key_id: int, request: Request, principal: Session) -> Response:
     """Revoke an API key at once."""
     await api_keys.revoke_key(*_ctx(request), principal.user_id, key_id)
+    await _event(request, principal, "auth.api_key_revoked", key_id=key_id)
     return Response(status_code=204)
