@@ -6,10 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
 from wcx.cli import app
 from wcx.custody.por import build_trees
+from wcx.testing.chain import FakeChainNode
+
+# The development cold addresses of config/reserves.toml.
+COLD_ETH = "0x5AEDA56215b167893e80B4fE645BA6d5Bab767DE"
+COLD_BTC = "bcrt1q6rhpng9evdsfnn833a4f4vej0asu6dk5srld6x"
 
 
 @pytest.fixture
@@ -65,3 +71,25 @@ def test_publish_offline_then_reserves_need_a_node(tmp_path: Path) -> None:
     reserves = CliRunner().invoke(app, ["por", "reserves"], env={**env, "ETH_RPC_URL": "", "BTC_RPC_URL": ""})
     assert reserves.exit_code == 2
     assert "no node configured for chain(s) bitcoin, ethereum" in reserves.stderr
+
+
+def test_reserves_read_each_wallet_through_its_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "WCX_ENV": "development",
+        "DATABASE_URL": "",
+        "POR_INTERVAL_S": "0",
+    }
+    assert CliRunner().invoke(app, ["por", "publish"], env=env).exit_code == 0
+    ethereum, bitcoin = FakeChainNode("ethereum", ("ETH", "USDT")), FakeChainNode("bitcoin", ("BTC",))
+    ethereum.pay(COLD_ETH, 3 * 10**18)
+    bitcoin.pay(COLD_BTC, 5 * 10**7)
+    ethereum.mine()
+    bitcoin.mine()
+    monkeypatch.setattr("wcx.cli.por._nodes", lambda development: {"ethereum": ethereum, "bitcoin": bitcoin})
+    result = CliRunner().invoke(app, ["por", "reserves"], env=env)
+    assert result.exit_code == 0, result.output  # nothing is owed yet, so everything is covered
+    report = {line["asset"]: line for line in json.loads(result.stdout)["assets"]}
+    assert report["ETH"]["cold"] == "3.000000000000000000" and report["ETH"]["covered"]
+    assert report["BTC"]["reserves"] == "0.50000000" and report["BTC"]["liabilities"] == "0.00000000"
+    assert REGISTRY.get_sample_value("wallet_balance", {"asset": "BTC", "tier": "cold"}) == 0.5

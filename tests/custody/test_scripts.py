@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from wcx.cli import app
 from wcx.custody.shares import read_share_file
 from wcx.testing.softhsm import USER_PIN, SoftHsm
+from wcx.wallet.signers import Pkcs11Signer, ethereum_address
 
 ROOT = Path(__file__).resolve().parents[2]
 HOT = "0x000000000000000000000000000000000000dEaD"
@@ -117,3 +118,19 @@ def test_key_generation_deployment_and_recovery_through_the_scripts(softhsm: Sof
     )
     assert too_few.exit_code == 2
     assert "2 valid distinct share(s)" in too_few.stderr
+
+
+def test_hot_key_is_generated_inside_the_token(softhsm: SoftHsm, tmp_path: Path) -> None:
+    token = softhsm.init_token()
+    pin = tmp_path / "pin"
+    pin.write_text(USER_PIN, encoding="utf-8")
+    created = _wcx("custody", "hot-key", "--hsm-id", token, "--pin-file", pin, "--key-label", "hot")
+    assert created.exit_code == 0, created.output
+    signer = Pkcs11Signer(module=softhsm.module, token_label=token, pin=USER_PIN, key_label="hot")
+    try:
+        assert f"public key: {signer.public_key().hex()}" in created.stdout
+        assert f"ethereum address: {ethereum_address(signer.public_key())}" in created.stdout
+    finally:
+        signer.close()
+    again = _wcx("custody", "hot-key", "--hsm-id", token, "--pin-file", pin, "--key-label", "hot")
+    assert again.exit_code == 2 and "already holds a key" in again.stderr

@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from wcx.custody.ceremony import RECORD_NAME, ColdWalletRecord, keygen, recover, write_new_file
-from wcx.custody.cold_transfer import load_transaction, sign_cold_transfer
+from wcx.custody.cold_transfer import load_transaction, sign_cold_psbt, sign_cold_transfer
 from wcx.custody.errors import CustodyError
 from wcx.custody.hsm_shares import deploy_share, export_share
 from wcx.custody.keys import Network
@@ -159,6 +159,9 @@ def recover_command(
         Path | None,
         typer.Option("--sign-transaction", help="Prepared cold-to-hot Ethereum transaction JSON."),
     ] = None,
+    sign_psbt: Annotated[
+        Path | None, typer.Option("--sign-psbt", help="Prepared cold-to-hot Bitcoin PSBT (base64).")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="Where the signed transaction goes.")
     ] = None,
@@ -188,20 +191,32 @@ def recover_command(
             f"recovered cold wallet {result.keys.fingerprint} from "
             f"{', '.join(s.location for s in result.used)}; fingerprint matches the record"
         )
-        if sign_transaction is None:
-            return
-        signed = sign_cold_transfer(
-            result, load_transaction(sign_transaction), index=key_index, hot_address=hot_address
-        )
-        document = json.dumps(
-            {"from": signed.sender, "hash": "0x" + signed.tx_hash.hex(), "raw": "0x" + signed.raw.hex()},
-            indent=2,
-        )
-        if output is None:
-            typer.echo(document)
+        if sign_transaction is not None and sign_psbt is not None:
+            _fail("sign one transfer at a time: --sign-transaction or --sign-psbt")
+        if sign_transaction is not None:
+            signed = sign_cold_transfer(
+                result, load_transaction(sign_transaction), index=key_index, hot_address=hot_address
+            )
+            document = {
+                "from": signed.sender,
+                "hash": "0x" + signed.tx_hash.hex(),
+                "raw": "0x" + signed.raw.hex(),
+            }
+        elif sign_psbt is not None:
+            try:
+                psbt_text = sign_psbt.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                _fail(f"cannot read the PSBT {sign_psbt}: {exc}")
+            btc = sign_cold_psbt(result, psbt_text, index=key_index, hot_address=hot_address)
+            document = {"txid": btc.txid, "raw": btc.raw.hex(), "signed_inputs": btc.signed_inputs}
         else:
-            write_new_file(output, document + "\n", mode=0o644)
-            typer.echo(f"signed transaction {('0x' + signed.tx_hash.hex())} written to {output}")
+            return
+        text = json.dumps(document, indent=2)
+        if output is None:
+            typer.echo(text)
+        else:
+            write_new_file(output, text + "\n", mode=0o644)
+            typer.echo(f"signed transaction written to {output}")
     except (CustodyError, SignerError, FileExistsError) as exc:
         _fail(str(exc))
 

@@ -1,17 +1,24 @@
-"""Signing a prepared cold-to-hot Ethereum transaction with a recovered cold wallet, in memory only."""
+"""Signing prepared cold-to-hot transfers (Ethereum JSON, Bitcoin PSBT) with a recovered cold wallet."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embit.ec import PublicKey
+from embit.psbt import PSBT
+from embit.script import address_to_scriptpubkey, p2wpkh
+from embit.transaction import Transaction
 from eth_utils import is_checksum_address
 
 from wcx.custody.ceremony import Recovery
 from wcx.custody.errors import CustodyError
-from wcx.custody.keys import ethereum_private_key
+from wcx.custody.keys import bitcoin_private_key, ethereum_private_key
+from wcx.wallet.chains.bitcoin.node import Utxo
+from wcx.wallet.chains.bitcoin.tx import PaymentError, finalize, sign_payment, verify
 from wcx.wallet.signers import (
     SignedEthereumTransaction,
     SignerError,
@@ -29,9 +36,22 @@ class ColdKeySigner:
 
     backend = "cold"
 
-    def __init__(self, recovery: Recovery, index: int = 0) -> None:
-        self._secret = ethereum_private_key(recovery.seed, index)
-        self._key_id = f"cold:{recovery.keys.fingerprint}/m/44'/60'/0'/0/{index}"
+    def __init__(self, secret: bytes, key_id: str) -> None:
+        self._secret = secret
+        self._key_id = key_id
+
+    @classmethod
+    def ethereum(cls, recovery: Recovery, index: int = 0) -> ColdKeySigner:
+        """The BIP44 Ethereum key m/44'/60'/0'/0/index."""
+        path = f"m/44'/60'/0'/0/{index}"
+        return cls(ethereum_private_key(recovery.seed, index), f"cold:{recovery.keys.fingerprint}/{path}")
+
+    @classmethod
+    def bitcoin(cls, recovery: Recovery, index: int = 0) -> ColdKeySigner:
+        """The BIP84 receive key of the record's network at `index`."""
+        path = f"{recovery.keys.btc_path}/0/{index}"
+        secret = bitcoin_private_key(recovery.seed, recovery.keys.network, index)
+        return cls(secret, f"cold:{recovery.keys.fingerprint}/{path}")
 
     @property
     def key_id(self) -> str:
@@ -87,7 +107,7 @@ def sign_cold_transfer(
     recovery: Recovery, transaction: Mapping[str, Any], *, index: int = 0, hot_address: str | None = None
 ) -> SignedEthereumTransaction:
     """Sign a cold-to-hot transfer; refuses a `from` not of this key or a `to` other than `hot_address`."""
-    signer = ColdKeySigner(recovery, index)
+    signer = ColdKeySigner.ethereum(recovery, index)
     sender = ethereum_address(signer.public_key())
     if "from" in transaction and transaction["from"] != sender:
         raise CustodyError(f"the transaction is from {transaction['from']}, the recovered key is {sender}")
@@ -97,6 +117,50 @@ def sign_cold_transfer(
         return sign_ethereum_transaction(signer, transaction)
     except SignerError as exc:
         raise CustodyError(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBitcoinTransaction:
+    """A finalised, verified Bitcoin transaction and how many inputs the cold key signed."""
+
+    raw: bytes
+    txid: str
+    signed_inputs: int
+
+
+def sign_cold_psbt(
+    recovery: Recovery, psbt_text: str, *, index: int = 0, hot_address: str | None = None
+) -> SignedBitcoinTransaction:
+    """Sign the cold key's inputs of a PSBT; with `hot_address`, outputs may only pay it or change."""
+    try:
+        psbt = PSBT.from_string(psbt_text.strip())
+    except Exception as exc:  # embit raises assorted errors on malformed input
+        raise CustodyError(f"not a valid PSBT: {exc}") from exc
+    signer = ColdKeySigner.bitcoin(recovery, index)
+    ours = p2wpkh(PublicKey.parse(signer.public_key()))
+    if hot_address is not None:
+        allowed = {address_to_scriptpubkey(hot_address).data, ours.data}
+        stray = [out for out in psbt.tx.vout if out.script_pubkey.data not in allowed]
+        if stray:
+            raise CustodyError(
+                f"the PSBT pays {len(stray)} output(s) that are neither the hot wallet nor change"
+            )
+    if any(i.witness_utxo is None for i in psbt.inputs):
+        raise CustodyError("every PSBT input needs its witness UTXO (amount and script) to be signed safely")
+    signed = sign_payment(psbt, signer)
+    if signed == 0:
+        raise CustodyError(f"the PSBT spends nothing of the cold key at index {index}")
+    try:
+        raw = finalize(psbt)
+    except PaymentError as exc:
+        raise CustodyError(f"the PSBT spends inputs of other keys too: {exc}") from exc
+    spent = [
+        Utxo(vin.txid.hex(), vin.vout, i.witness_utxo.value, i.witness_utxo.script_pubkey.data, 0)
+        for vin, i in zip(psbt.tx.vin, psbt.inputs, strict=True)
+    ]
+    if not verify(raw, spent):
+        raise CustodyError("the signed transaction does not verify")
+    return SignedBitcoinTransaction(raw=raw, txid=Transaction.parse(raw).txid().hex(), signed_inputs=signed)
 
 
 def _integer(name: str, value: Any) -> int:
