@@ -2,6 +2,13 @@
 
 `Runtime` is the one object the API apps share (`app.state.runtime`). It owns the data directory
 through a lock file, so no second process (another server, `wcx dev credit`) writes the same journal.
+
+With `JOURNAL_URL=nats://…` the command log lives on JetStream (`wcx.cluster`) and the runtime plays
+one role: `engine` (a hot-standby engine node that leads when it holds the lease, and then also
+runs the projector), `gateway` / `admin` / `wallet` (a replica of the engine for reads and the
+cluster command port for writes), or `all` (an engine node and the API in one process). The API
+only sees `submit`, `submit_many` and `engine`: the `CommandPort` is the local sequencer or the
+cluster port.
 """
 
 from __future__ import annotations
@@ -11,14 +18,15 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.bootstrap import setup_commands, tune_gc
+from wcx.cluster import ClusterPort, ClusterSettings, EngineNode, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings
 from wcx.engine import Command, Engine, Event, PlaceOrder
@@ -33,8 +41,9 @@ from wcx.observability.metrics import (
 )
 from wcx.sequencer import Sequencer, SequencerFailedError
 from wcx.store.db import create_engine
-from wcx.store.migrate import upgrade
-from wcx.store.projector import Projector
+from wcx.store.migrate import current_revision, upgrade
+from wcx.store.projector import CHECKPOINT, Projector
+from wcx.store.schema import projector_checkpoints
 from wcx.stream import Bus, Publisher, create_bus
 
 log = get_logger(__name__)
@@ -43,6 +52,23 @@ LOCK_FILE = "wcx.lock"
 LOCK_PROBE_GRACE_S = 0.5
 PROJECTION_WAIT_S = 1.0
 """How long a history read waits for the projector to catch up before answering from what SQL has."""
+SCHEMA_WAIT_S = 120.0
+"""How long a gateway waits for an engine process to create the database schema."""
+ROLES = ("all", "engine", "gateway", "admin", "wallet")
+
+
+class CommandPort(Protocol):
+    """What the API needs to change state: the local sequencer, or the cluster port to the leader."""
+
+    @property
+    def engine(self) -> Engine:
+        """Engine state to read (on the event-loop thread)."""
+
+    def submit(self, command: Command) -> Awaitable[list[Event]]:
+        """Sequence one command; its events once durable."""
+
+    def submit_many(self, commands: Sequence[Command]) -> Awaitable[list[list[Event]]]:
+        """Sequence commands in order; their events, one list per command."""
 
 
 class DataDirLockedError(RuntimeError):
@@ -121,7 +147,20 @@ class Runtime:
     (WebSocket channels). Both are registered before anything new is sequenced, so they see every event.
     """
 
-    def __init__(self, settings: Settings, *, kyc: KycService | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kyc: KycService | None = None,
+        role: str = "all",
+        cluster: ClusterSettings | None = None,
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        self.cluster = cluster if cluster is not None else load_cluster_settings()
+        if role != "all" and not self.cluster.enabled:
+            raise ValueError(f"role {role!r} needs JOURNAL_URL=nats://… (the replicated command log)")
+        self.role = role
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.db: AsyncEngine = create_engine(settings.resolved_database_url())
@@ -132,6 +171,9 @@ class Runtime:
         self._publisher: Publisher | None = None
         self._lock = DataDirLock(self.data_dir)
         self._sequencer: Sequencer | None = None
+        self._port: CommandPort | None = None
+        self._node: EngineNode | None = None
+        self._cluster_port: ClusterPort | None = None
         # The newest seq that produced events: commands without events (a cancel-all with nothing
         # open) advance the sequencer but never reach the projector's checkpoint.
         self._last_event_seq = 0
@@ -151,9 +193,21 @@ class Runtime:
         return self._sequencer
 
     @property
+    def port(self) -> CommandPort:
+        """Where commands go: the local sequencer, or the cluster leader."""
+        if self._port is None:
+            raise RuntimeError("runtime not started")
+        return self._port
+
+    @property
+    def node(self) -> EngineNode | None:
+        """This process's engine node (roles `engine` and `all` on JOURNAL_URL), else None."""
+        return self._node
+
+    @property
     def engine(self) -> Engine:
-        """The live engine; read its state only on the event-loop thread, never mutate it."""
-        return self.sequencer.engine
+        """The live engine (or replica); read its state only on the event-loop thread, never mutate it."""
+        return self.port.engine
 
     @property
     def publisher(self) -> Publisher:
@@ -169,11 +223,14 @@ class Runtime:
 
     async def start(self) -> None:
         """Lock the data dir, migrate, recover the journal, set up a fresh exchange, start the pipeline."""
+        if self.cluster.enabled:
+            await self._start_clustered()
+            return
         self._lock.acquire()
         try:
             await upgrade(self.db)
             await self._refresh_screening_lists()
-            sequencer = self._sequencer = Sequencer.open(self.journal_dir)
+            sequencer = self._sequencer = self._port = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
             await self.projector.start_from_journal(self.journal_dir)
             sequencer.add_listener(self._note_events)
@@ -200,9 +257,56 @@ class Runtime:
         if changed:
             log.info("screening lists loaded", changed=changed, reopened=reopened)
 
+    async def _start_clustered(self) -> None:
+        """The roles on JOURNAL_URL: an engine node (engine, all) and/or the cluster port (all but engine)."""
+        try:
+            runs_engine = self.role in ("engine", "all")
+            if runs_engine:
+                await upgrade(self.db)
+                await self._refresh_screening_lists()
+                node = self._node = EngineNode(
+                    self.cluster, bootstrap=self._reference_commands, projector=lambda: Projector(self.db)
+                )
+                node.listeners.append(self._note_events)
+                await node.start()
+            else:
+                await self._wait_for_schema()
+            port = self._cluster_port = self._port = ClusterPort(self.cluster, node=self._node)
+            await port.start()
+            if self._node is None:
+                port.add_listener(self._note_events)
+            if self.role != "engine":
+                await self.bus.start()
+                self._publisher = Publisher(port.engine, self.bus)
+                await self._publisher.start()
+                port.add_listener(self._publisher.on_events)
+            tune_gc()
+            self.recovered = True
+            log.info(
+                "runtime started", role=self.role, node=self.cluster.node_id, seq=self.engine.state.last_seq
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _reference_commands(self) -> list[Command]:
+        return setup_commands(load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE))
+
+    async def _wait_for_schema(self) -> None:
+        """Gateways do not migrate: an engine process does; wait until it has."""
+        deadline = time.monotonic() + SCHEMA_WAIT_S
+        while True:
+            try:
+                if await current_revision(self.db) is not None:
+                    return
+            except Exception:
+                log.info("database not ready yet", exc_info=True)
+            if time.monotonic() >= deadline:
+                raise RuntimeError("the database has no schema; start an engine process (it migrates)")
+            await asyncio.sleep(0.5)
+
     async def _set_up_reference_data(self) -> None:
-        data = load_reference_data(self.settings.markets_file or DEFAULT_MARKETS_FILE)
-        results = await self.sequencer.submit_many(setup_commands(data))
+        results = await self.sequencer.submit_many(self._reference_commands())
         refused = [e for events in results for e in events if isinstance(e, CommandRejected)]
         if refused:
             raise RuntimeError(f"reference data refused by the engine: {refused}")
@@ -213,13 +317,20 @@ class Runtime:
         if self._sequencer is not None:
             await self._sequencer.stop()
             self._sequencer = None
+        if self._cluster_port is not None:
+            await self._cluster_port.stop()
+            self._cluster_port = None
+        if self._node is not None:
+            await self._node.stop()  # stops the projector it ran as leader
+        self._port = None
         await self.projector.stop()
         if self._publisher is not None:
             await self._publisher.stop()
             self._publisher = None
         await self.bus.close()
         await self.db.dispose()
-        self._lock.release()
+        if not self.cluster.enabled:
+            self._lock.release()
 
     async def submit(self, command: Command) -> list[Event]:
         """Sequence one command and wait for its durable events (counted and timed in the metrics)."""
@@ -227,7 +338,7 @@ class Runtime:
         ENGINE_REQUESTS.labels(kind).inc()
         started = time.perf_counter()
         try:
-            events = await self.sequencer.submit(command)
+            events = await self.port.submit(command)
         except SequencerFailedError:
             ENGINE_ERRORS.labels("sequencer_failed").inc()
             raise
@@ -243,7 +354,7 @@ class Runtime:
 
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
         """Sequence several commands in order (one durable batch)."""
-        return await self.sequencer.submit_many(commands)
+        return await self.port.submit_many(commands)
 
     def _note_events(self, events: list[Event]) -> None:
         if events:
@@ -253,11 +364,25 @@ class Runtime:
         """Wait (bounded) until SQL history holds every event sequenced so far: read-your-writes."""
         target = self._last_event_seq
         deadline = time.monotonic() + timeout
-        while self.projector.checkpoint < target:
+        checkpoint = self.projector.checkpoint
+        while checkpoint < target:
             if time.monotonic() >= deadline:
                 return False
-            await asyncio.sleep(0.002)
+            if self.cluster.enabled:
+                # The projector runs in the leading engine process: ask SQL how far it got.
+                await asyncio.sleep(0.005)
+                checkpoint = max(checkpoint, await self._sql_checkpoint())
+            else:
+                await asyncio.sleep(0.002)
+                checkpoint = self.projector.checkpoint
         return True
+
+    async def _sql_checkpoint(self) -> int:
+        async with self.db.connect() as connection:
+            seq = await connection.scalar(
+                select(projector_checkpoints.c.seq).where(projector_checkpoints.c.name == CHECKPOINT)
+            )
+        return int(seq or 0)
 
     async def database_ready(self) -> bool:
         """Whether the database answers `SELECT 1`."""

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from store.conftest import postgres_database  # noqa: F401 - the PostgreSQL fixture, registered here
 
 from wcx.cluster import ClusterSettings
 from wcx.cluster.localnats import LocalNats, nats_server_binary

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wcx.cluster import ClusterUnavailableError
 from wcx.engine import Reject
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,16 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _engine_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # The cluster port retried the same command ids until its deadline: retrying is safe.
+    logger.warning("engine unavailable: %s", exc)
+    return JSONResponse(
+        error_body("ENGINE_UNAVAILABLE", "the matching engine did not answer in time; retry the request"),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("INTERNAL", "internal error"), status_code=500)
@@ -110,4 +121,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClusterUnavailableError, _engine_unavailable)
     app.add_exception_handler(Exception, _unexpected)

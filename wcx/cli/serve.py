@@ -1,4 +1,10 @@
-"""`wcx serve`: the API and admin listeners, engine, journal and projector in one process and one loop."""
+"""`wcx serve`: the API and admin listeners, engine, journal and projector in one process and one loop.
+
+`--role` splits the exchange over processes once JOURNAL_URL puts the command log on JetStream:
+`engine` (hot-standby engine nodes; the leader also projects to SQL), `gateway` (the public API,
+as many processes as needed), `admin` (the admin API), `wallet` (wallet services). `all`, the
+default, keeps everything in this process.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
@@ -24,6 +31,7 @@ from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
 from wcx.api.deposits import set_chains
 from wcx.cli.por import server_publisher
+from wcx.cluster import ClusterSettings, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings, SettingsError, load_settings
 from wcx.engine import CancelAll, Command, CreditDeposit, Event
@@ -45,6 +53,27 @@ DEMO_RATE = 20
 DEMO_USERS = {"alice@demo.wcx.local": "alice-demo-password", "bob@demo.wcx.local": "bob-demo-password"}
 DEMO_FUNDS = {"USDT": "100000", "BTC": "2", "ETH": "20"}
 _ACCOUNT_FIELDS = ("account", "maker_account", "taker_account")
+DEPOSED_EXIT = 3
+"""Exit status of an engine process that lost its leadership: its supervisor restarts it as a follower."""
+
+
+class Role(StrEnum):
+    """What one `wcx serve` process runs."""
+
+    ALL = "all"
+    ENGINE = "engine"
+    GATEWAY = "gateway"
+    ADMIN = "admin"
+    WALLET = "wallet"
+
+
+ROLE_SERVICES: dict[Role, list[Callable[[Runtime], Coroutine[Any, Any, None]]]] = {role: [] for role in Role}
+"""More long-running services per role, run next to the listeners (the deposit watchers and the
+withdrawal processor run in the roles all and wallet)."""
+
+
+class EngineStoppedError(RuntimeError):
+    """The engine node of this process stopped (deposed or failed)."""
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -77,62 +106,95 @@ def _server(app: Any, sock: socket.socket, level: str) -> tuple[uvicorn.Server, 
 
 
 async def serve_forever(
-    settings: Settings, sockets: tuple[socket.socket, socket.socket], *, demo: bool
+    settings: Settings,
+    sockets: tuple[socket.socket | None, socket.socket | None],
+    *,
+    demo: bool,
+    role: Role = Role.ALL,
+    cluster: ClusterSettings | None = None,
 ) -> None:
-    """Start the runtime and both listeners; stop cleanly on SIGINT/SIGTERM or when a listener fails."""
-    runtime = Runtime(settings)
+    """Start the runtime, the role's listeners and services; stop on SIGINT/SIGTERM or when one fails."""
+    runtime = Runtime(settings, role=role.value, cluster=cluster)
     await runtime.start()
     try:
-        watchers = deposit_watchers(runtime)
-        por_publisher = server_publisher(runtime)
-        withdrawals = await build_processor(runtime.db, runtime, development=settings.development)
+        wallet = role in (Role.ALL, Role.WALLET)
+        watchers = deposit_watchers(runtime, watch=wallet)
+        # One proof-of-reserves publisher per exchange: the all process, or the admin role.
+        por_publisher = server_publisher(runtime) if role in (Role.ALL, Role.ADMIN) else None
+        withdrawals = (
+            await build_processor(runtime.db, runtime, development=settings.development) if wallet else None
+        )
     except BaseException:
         await runtime.stop()
         raise
-    api, serve_api = _server(create_app(runtime), sockets[0], settings.log_level)
-    admin, serve_admin = _server(create_admin_app(runtime), sockets[1], settings.log_level)
-    host, port = sockets[0].getsockname()[:2]
-    admin_host, admin_port = sockets[1].getsockname()[:2]
-    runtime.lock.write_info(
-        pid=os.getpid(), api=f"http://{host}:{port}", admin=f"http://{admin_host}:{admin_port}"
-    )
+    servers: list[uvicorn.Server] = []
+    tasks: list[asyncio.Task[Any]] = []
+    for sock, make_app in zip(sockets, (create_app, create_admin_app), strict=True):
+        if sock is not None:
+            server, serving = _server(make_app(runtime), sock, settings.log_level)
+            servers.append(server)
+            tasks.append(asyncio.create_task(serving))
+    if not runtime.cluster.enabled:
+        # The all process owns its data directory; the lock file says where it listens.
+        addresses = {
+            name: "http://{}:{}".format(*sock.getsockname()[:2])
+            for name, sock in zip(("api", "admin"), sockets, strict=True)
+            if sock is not None
+        }
+        runtime.lock.write_info(pid=os.getpid(), **addresses)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    servers = [asyncio.create_task(serve_api), asyncio.create_task(serve_admin)]
     helpers = [asyncio.create_task(run_demo(runtime))] if demo else []
     watchers.start()
     if withdrawals is not None:
         pacing = WithdrawalSettings()
         run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
         helpers.append(asyncio.create_task(run))
-    por_publisher.start()
+    if por_publisher is not None:
+        por_publisher.start()
+    helpers += [asyncio.create_task(service(runtime)) for service in ROLE_SERVICES[role]]
+    if runtime.node is not None:
+        helpers.append(asyncio.create_task(_watch_node(runtime)))
     stopping = asyncio.create_task(stop.wait())
     try:
-        done, _ = await asyncio.wait([stopping, *servers, *helpers], return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([stopping, *tasks, *helpers], return_when=asyncio.FIRST_COMPLETED)
         for task in done - {stopping}:
-            task.result()  # a listener that ended on its own (port taken) or a failed demo: say why
+            task.result()  # a listener that ended on its own (port taken), a failed service: say why
     finally:
         stopping.cancel()
         for task in helpers:
             task.cancel()
-        api.should_exit = admin.should_exit = True
-        await asyncio.gather(*servers, *helpers, return_exceptions=True)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, *helpers, return_exceptions=True)
         await watchers.stop()
         if withdrawals is not None:
             await withdrawals.close()
-        await por_publisher.stop()
+        if por_publisher is not None:
+            await por_publisher.stop()
         await runtime.stop()
-        log.info("stopped")
+        log.info("stopped", role=role.value)
 
 
-def deposit_watchers(runtime: Runtime) -> DepositWatchers:
-    """Deposit watchers for the chains that have a node configured (none by default: no node needed)."""
+async def _watch_node(runtime: Runtime) -> None:
+    """End the process when its engine node stops: a deposed leader must not keep serving."""
+    node = runtime.node
+    assert node is not None
+    await node.stopped.wait()
+    raise EngineStoppedError(f"engine node {node.node_id} stopped: {node.failure!r}")
+
+
+def deposit_watchers(runtime: Runtime, *, watch: bool = True) -> DepositWatchers:
+    """Deposit watchers for the chains that have a node configured (none by default: no node needed).
+
+    Only `watch` processes (roles all and wallet) watch chains; every role serves the chain config."""
     settings = WalletSettings()
     config = load_chains(settings, development=runtime.settings.development)
     set_chains(runtime, config)
-    watched = ChainsConfig(tuple(c for c in config.chains if c.rpc_url) if settings.deposit_watchers else ())
+    chains = tuple(c for c in config.chains if c.rpc_url) if settings.deposit_watchers and watch else ()
+    watched = ChainsConfig(chains)
     watched.check_scales(runtime.engine.state.assets)
     return DepositWatchers(watched, runtime.db, runtime.submit)
 
@@ -198,8 +260,11 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="API port (default API_PORT, 8080).")] = None,
     admin_port: Annotated[int | None, typer.Option(help="Admin port (default ADMIN_PORT, 8081).")] = None,
+    role: Annotated[
+        Role, typer.Option(help="What this process runs; roles other than all need JOURNAL_URL=nats://…")
+    ] = Role.ALL,
 ) -> None:
-    """Run the exchange: API and admin listeners, engine, journal and projector in one process."""
+    """Run the exchange: API and admin listeners, engine, journal and projector (all, or one role)."""
     overrides = {
         name: value
         for name, value in (("api_host", host), ("api_port", port), ("admin_port", admin_port))
@@ -211,15 +276,28 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="settings") from None
     if demo and not settings.development:
         raise typer.BadParameter("--demo runs only with WCX_ENV=development", param_hint="--demo")
+    if demo and role is not Role.ALL:
+        raise typer.BadParameter("--demo runs only with --role all", param_hint="--demo")
+    try:
+        cluster = load_cluster_settings()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="settings") from None
+    if role is not Role.ALL and not cluster.enabled:
+        raise typer.BadParameter(f"--role {role.value} needs JOURNAL_URL=nats://…", param_hint="--role")
     configure_logging(settings.log_level)
     configure_tracing(settings.otel_exporter_otlp_endpoint)
     try:
         # Bind first: a taken port fails here, before the journal is opened.
-        with (
-            listen(settings.api_host, settings.api_port) as api,
-            listen(settings.admin_host, settings.admin_port) as admin,
-        ):
-            uvloop.run(serve_forever(settings, (api, admin), demo=demo))
+        with contextlib.ExitStack() as stack:
+            api = admin = None
+            if role in (Role.ALL, Role.GATEWAY):
+                api = stack.enter_context(listen(settings.api_host, settings.api_port))
+            if role in (Role.ALL, Role.ADMIN):
+                admin = stack.enter_context(listen(settings.admin_host, settings.admin_port))
+            uvloop.run(serve_forever(settings, (api, admin), demo=demo, role=role, cluster=cluster))
     except (DataDirLockedError, OSError, ChainConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except EngineStoppedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(DEPOSED_EXIT) from None

@@ -14,7 +14,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import nats
 import nats.errors
@@ -31,7 +32,10 @@ from wcx.journal import Record
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 WRONG_LAST_SEQUENCE = 10071
+STALL_CHECK_S = 3.0
+"""A log reader that made no progress for this long while the log grew resubscribes from its position."""
 DUPLICATE_WINDOW_S = 120.0
 _RETRYABLE = (
     nats.errors.TimeoutError,
@@ -50,6 +54,21 @@ class FencedError(RuntimeError):
 
 class LogUnavailableError(RuntimeError):
     """JetStream did not acknowledge an append within the publish deadline."""
+
+
+async def retrying(call: Callable[[], Awaitable[T]], *, deadline_s: float, what: str) -> T:
+    """A JetStream API call retried while servers fail over (timeouts, no responders, 503)."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.05
+    while True:
+        try:
+            return await call()
+        except _RETRYABLE as exc:
+            if time.monotonic() >= deadline:
+                raise
+            logger.warning("%s failed (%r); retrying", what, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 async def connect(settings: ClusterSettings, *, name: str) -> NatsClient:
@@ -114,7 +133,9 @@ async def snapshot_bucket(js: JetStreamContext, settings: ClusterSettings) -> Ob
 
 async def last_stream_seq(js: JetStreamContext, settings: ClusterSettings) -> int:
     """The stream sequence of the newest log message (0 for an empty log)."""
-    info = await js.stream_info(settings.stream)
+    info = await retrying(
+        lambda: js.stream_info(settings.stream), deadline_s=settings.publish_deadline_s, what="stream info"
+    )
     return int(info.state.last_seq)
 
 
@@ -245,25 +266,52 @@ class LogReader:
         self.position = 0
         self._sub: JetStreamContext.PushSubscription | None = None
         self._moved = asyncio.Event()
+        self._watchdog: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
 
     async def start(self, after: int) -> None:
         """Deliver every message after stream seq `after`, then keep following."""
         self.position = after
+        await self._subscribe()
+        self._watchdog = asyncio.create_task(self._watch(), name="wcx-log-reader-watchdog")
+
+    async def _subscribe(self) -> None:
+        after = self.position
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if after else api.DeliverPolicy.ALL,
             opt_start_seq=after + 1 if after else None,
         )
-        self._sub = await self.js.subscribe(
-            self.settings.log_subject,
-            stream=self.settings.stream,
-            cb=self._on_msg,
-            ordered_consumer=True,
-            config=config,
-            idle_heartbeat=1.0,
-            pending_msgs_limit=1_000_000,
-            pending_bytes_limit=1 << 30,
+        self._sub = await retrying(
+            lambda: self.js.subscribe(
+                self.settings.log_subject,
+                stream=self.settings.stream,
+                cb=self._on_msg,
+                ordered_consumer=True,
+                config=config,
+                idle_heartbeat=1.0,
+                pending_msgs_limit=1_000_000,
+                pending_bytes_limit=1 << 30,
+            ),
+            deadline_s=self.settings.publish_deadline_s,
+            what="log subscription",
         )
+
+    async def _watch(self) -> None:
+        """Resubscribe when the ordered consumer stalled (its server died and recreating it failed)."""
+        seen = self.position
+        while self.error is None:
+            await asyncio.sleep(STALL_CHECK_S)
+            if self.position != seen:
+                seen = self.position
+                continue
+            try:
+                if await last_stream_seq(self.js, self.settings) <= self.position:
+                    continue
+                logger.warning("log reader stalled at stream seq %d; resubscribing", self.position)
+                await self._unsubscribe()
+                await self._subscribe()
+            except (nats.errors.Error, nats.js.errors.Error) as exc:
+                logger.warning("log reader watchdog: %r", exc)
 
     async def _on_msg(self, msg: Msg) -> None:
         seq = msg.metadata.sequence.stream
@@ -292,6 +340,13 @@ class LogReader:
 
     async def stop(self) -> None:
         """Stop following."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+            self._watchdog = None
+        await self._unsubscribe()
+
+    async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
             try:

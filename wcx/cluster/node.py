@@ -23,6 +23,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
+from sqlalchemy.exc import SQLAlchemyError
 
 from wcx.cluster import wire
 from wcx.cluster.lease import Lease, LeaseLostError
@@ -31,6 +32,7 @@ from wcx.cluster.log import (
     JetStreamJournal,
     connect,
     ensure_log,
+    last_stream_seq,
     lease_bucket,
     publish_batch,
     read_batches,
@@ -41,13 +43,14 @@ from wcx.cluster.settings import ClusterSettings
 from wcx.cluster.snapshots import SnapshotStore, SnapshotWriter
 from wcx.engine import Command, Engine, Event
 from wcx.sequencer import Sequencer, SequencerClosedError, SequencerFailedError
-from wcx.store.projector import Projector
+from wcx.store.projector import ProjectionError, Projector
 
 logger = logging.getLogger(__name__)
 
 NOT_LEADER = "not_leader"
 BAD_REQUEST = "bad_request"
 _ACCOUNT_FIELDS = ("account", "maker_account", "taker_account")
+PROJECTION_CHECK_S = 0.2
 
 Outcome = tuple[int, list[Event]]
 
@@ -68,7 +71,7 @@ class EngineNode:
         settings: ClusterSettings,
         *,
         bootstrap: Callable[[], Sequence[Command]] = tuple,
-        projector: Projector | None = None,
+        projector: Callable[[], Projector] | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.settings = settings
@@ -80,7 +83,9 @@ class EngineNode:
         self.stopped = asyncio.Event()
         self.led_at: float | None = None
         self._bootstrap = bootstrap
-        self._projector = projector
+        self._new_projector = projector
+        self._projector: Projector | None = None
+        self._projection: asyncio.Task[None] | None = None
         self._clock = clock
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -171,6 +176,9 @@ class EngineNode:
             self._sequencer = None
         if was_leader and self.failure is None and self._lease is not None:
             await self._lease.release()
+        if self._projection is not None:
+            self._projection.cancel()
+            await asyncio.gather(self._projection, return_exceptions=True)
         if self._projector is not None:
             try:
                 await self._projector.stop()
@@ -258,7 +266,7 @@ class EngineNode:
                 break
             except FencedError:
                 # The old leader appended after we caught up: apply that too, then claim the next slot.
-                end = (await self.js.stream_info(self.settings.stream)).state.last_seq
+                end = await last_stream_seq(self.js, self.settings)
                 for stream_seq, batch in await read_batches(self.js, self.settings, replica.stream_seq, end):
                     replica.apply_batch(stream_seq, batch)
         replica.apply_batch(marker_seq, marker)
@@ -283,11 +291,10 @@ class EngineNode:
             snapshot_every=self.settings.snapshot_every,
             snapshot_interval=None,
         )
-        if self._projector is not None:
-            await self._start_projector(marker_seq)
-            sequencer.add_listener(self._projector.on_events)
         sequencer.add_listener(self._after_batch)
         await sequencer.start()
+        if self._new_projector is not None:
+            self._projection = asyncio.create_task(self._project(), name="wcx-cluster-projection")
         self._subs.append(
             await self.nc.subscribe(self.settings.submit_subject(self.node_id), cb=self._on_submit)
         )
@@ -306,10 +313,45 @@ class EngineNode:
             if commands:
                 await self.submit(commands, [""] * len(commands))
 
-    async def _start_projector(self, through: int) -> None:
-        """Resume SQL projection from its checkpoint: replay from a snapshot at or before it."""
-        assert self._projector is not None and self._snapshots is not None
-        checkpoint = await self._projector.read_checkpoint()
+    async def _project(self) -> None:
+        """Keep SQL projected while leading, resuming from the checkpoint; restart when it moved under us.
+
+        Runs beside the sequencer, never in front of it: a paused old leader can hold the checkpoint
+        row locked, and taking over must not wait for it. When the old leader's last write lands
+        first, the checkpoint moved and the projector fails its compare-and-set: start again from there
+        (everything it wrote came from acknowledged log batches, so nothing is lost or doubled).
+        """
+        assert self._new_projector is not None and self._sequencer is not None
+        sequencer = self._sequencer
+        while True:
+            projector = self._projector = self._new_projector()
+            # Queue events from now on; those the catch-up also covers are skipped by seq.
+            sequencer.add_listener(projector.on_events)
+            try:
+                await self._resume(projector)
+                while True:
+                    await projector.flush()
+                    await asyncio.sleep(PROJECTION_CHECK_S)
+            except (
+                ProjectionError,
+                SQLAlchemyError,
+                OSError,
+                nats.errors.Error,
+                nats.js.errors.Error,
+            ) as exc:
+                logger.warning("projection restarts from the SQL checkpoint: %r", exc)
+            finally:
+                sequencer.remove_listener(projector.on_events)
+            with contextlib.suppress(ProjectionError, SQLAlchemyError, OSError):
+                await projector.stop()
+            self._projector = None
+            await asyncio.sleep(PROJECTION_CHECK_S)
+
+    async def _resume(self, projector: Projector) -> None:
+        """Project the log from the SQL checkpoint to its current end: from a snapshot at or before it."""
+        assert self._snapshots is not None and self._journal is not None
+        through = self._journal.stream_seq
+        checkpoint = await projector.read_checkpoint()
         found = await self._snapshots.load(at_most=checkpoint)
         base, after = (found[1], found[0].stream_seq) if found is not None else (None, 0)
         records = [
@@ -317,7 +359,7 @@ class EngineNode:
             for _, batch in await read_batches(self.js, self.settings, after, through)
             for record in wire.records_of(batch)
         ]
-        await self._projector.start(records, engine=base)
+        await projector.start(records, engine=base)
         logger.info("projector resumed at checkpoint %d (%d log records read)", checkpoint, len(records))
 
     # --- leading -------------------------------------------------------------------------------------
