@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ from wcx.journal.codec import (
     encode_frames,
     encode_segment_header,
 )
+from wcx.observability.metrics import JOURNAL_FSYNC_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -318,11 +320,13 @@ class JournalWriter:
             raise JournalError("journal writer failed earlier; restart and recover") from self._failed
         if self._fd < 0:
             return
+        started = time.perf_counter()
         try:
             _datasync(self._fd)
         except BaseException as exc:
             self._failed = exc
             raise
+        JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - started)
         self.syncs += 1
 
     def close(self) -> None:

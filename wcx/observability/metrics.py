@@ -6,7 +6,7 @@ process (tests, API + admin listeners) share them instead of registering twins.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 # Durable acknowledgement takes one group commit (an fsync): sub-millisecond to tens of milliseconds.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -41,6 +41,20 @@ HTTP_DURATION = Histogram(
     "HTTP request handling time, by method and route template.",
     ["method", "route"],
     buckets=_LATENCY_BUCKETS,
+)
+
+JOURNAL_FSYNC_SECONDS = Histogram(
+    "journal_fsync_duration_seconds",
+    "Time of one journal group-commit fdatasync (local file journal): every acknowledgement waits for it.",
+    buckets=_LATENCY_BUCKETS,
+)
+AUDIT_CHAIN_INTACT = Gauge(
+    "audit_chain_intact",
+    "1 when the last walk of the audit hash chain found every link intact, 0 when a record is broken.",
+)
+AUDIT_CHAIN_CHECKED_AT = Gauge(
+    "audit_chain_last_check_timestamp_seconds",
+    "Unix time of the last completed walk of the audit hash chain.",
 )
 
 

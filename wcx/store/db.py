@@ -8,6 +8,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from wcx.store.dbmetrics import instrument
+
 
 def async_url(url: str) -> URL:
     """Normalize `postgresql://` and `sqlite:///` URLs to their async drivers (asyncpg, aiosqlite)."""
@@ -37,5 +39,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    instrument(engine)
+    return engine
