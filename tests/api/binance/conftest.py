@@ -112,7 +112,6 @@ def config(url: str, trader: Trader | None = None, **options: Any) -> dict[str, 
             "api": {
                 "public": f"{url}/api/v3",
                 "private": f"{url}/api/v3",
-                "v1": f"{url}/api/v1",
                 "ws": {"spot": f"{ws}/ws", "ws-api": {"spot": f"{ws}/ws-api/v3"}},
             }
         },

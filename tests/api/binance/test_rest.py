@@ -200,8 +200,9 @@ def test_rate_limit_is_429_with_retry_after_and_ccxt_raises_ddos_protection(venu
     assert max(weights) >= 30  # the header reports the weight in use
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert refused.json()["code"] == -1003
-    with pytest.raises(ccxt.DDoSProtection):
-        client.fetch_time()
+    with pytest.raises(ccxt.DDoSProtection):  # ccxt too, once the bucket is empty again
+        for _ in range(400):
+            client.fetch_time()
     time.sleep(2.5)  # the bucket refills (40 at 20/s) for the tests after this one
     assert httpx.get(f"{venue.url}/api/v3/time").status_code == 200
 
@@ -216,3 +217,54 @@ def test_no_request_left_loopback(venue: Venue, egress: Egress) -> None:
     with pytest.raises(ccxt.NetworkError):
         ccxt.binance({**config("http://192.0.2.1:9"), "timeout": 2000}).fetch_time()
     assert ("192.0.2.1", 9) in egress.peers
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        ("/api/v3/depth", {"symbol": "BTCUSDT", "limit": "abc"}, -1100),
+        ("/api/v3/depth", {"symbol": "BTCUSDT", "limit": "0"}, -1130),
+        ("/api/v3/depth", {}, -1102),
+        ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "3m"}, -1120),
+        (
+            "/api/v3/klines",
+            {"symbol": "BTCUSDT", "interval": "1m", "startTime": "9223372036854775807"},
+            -1130,
+        ),
+        ("/api/v3/aggTrades", {"symbol": "BTCUSDT", "startTime": "2000", "endTime": "1000"}, -1128),
+        ("/api/v3/exchangeInfo", {"symbols": "[1,2]"}, -1130),
+        ("/api/v3/ticker/24hr", {"symbols": '["BTCUSDT","NOPE"]'}, -1121),
+    ],
+)
+def test_bad_public_parameters_are_400_with_a_binance_code(
+    venue: Venue, path: str, params: dict[str, str], code: int
+) -> None:
+    httpx_error(venue, path, params, code)
+
+
+def test_refused_orders_change_nothing(venue: Venue) -> None:
+    alice = venue.rest(venue.alice)
+    before = alice.fetch_balance()["total"]
+    for params in (
+        {
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": "0.0000001",
+        },  # too precise: -1111
+        {"type": "LIMIT", "quantity": "0.01", "price": "100"},  # no timeInForce: -1102
+        {"type": "MARKET", "quantity": "0.01", "quoteOrderQty": "10"},  # both amounts: -1102
+        {"type": "LIMIT_MAKER", "timeInForce": "GTC", "quantity": "0.01", "price": "100"},  # -1106
+        {"type": "STOP_LOSS", "quantity": "0.01"},  # -1116
+        {
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01",
+            "price": "100",
+            "newClientOrderId": "x" * 37,
+        },
+    ):
+        with pytest.raises(ccxt.BadRequest):
+            alice.private_post_order({"symbol": "BTCUSDT", "side": "BUY", **params})
+    assert alice.fetch_balance()["total"] == before
+    assert alice.fetch_open_orders(SYMBOL) == []

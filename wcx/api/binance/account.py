@@ -72,20 +72,13 @@ async def cancel_open_orders(request: Request, response: Response) -> list[dict[
     return await orders.cancel_all(runtime, principal, params)
 
 
-def _range(params: Params) -> tuple[int | None, int | None]:
-    start, end = params.integer("startTime"), params.integer("endTime")
-    if start is not None and end is not None and start > end:
-        raise BinanceError(-1128, "Combination of optional parameters invalid.")
-    return start, end
-
-
 @router.get("/allOrders")
 async def get_all_orders(request: Request, response: Response) -> list[dict[str, Any]]:
     """Orders of one symbol, oldest first: from orderId, in a time range, or the newest `limit`."""
     runtime, principal, params = await _signed(request, response, Permission.READ)
     market = params.market(runtime)
     limit = params.limit(500, queries.MAX_LIMIT)
-    start, end = _range(params)
+    start, end = params.time_range()
     await runtime.projected()
     rows = await all_orders(
         runtime.db,
@@ -106,7 +99,7 @@ async def get_my_trades(request: Request, response: Response) -> list[dict[str, 
     runtime, principal, params = await _signed(request, response, Permission.READ)
     market = params.market(runtime)
     limit = params.limit(500, queries.MAX_LIMIT)
-    start, end = _range(params)
+    start, end = params.time_range()
     from_id = params.integer("fromId")
     if from_id is not None and start is not None:
         raise BinanceError(-1128, "Combination of optional parameters invalid.")

@@ -180,13 +180,6 @@ async def trades(request: Request) -> list[dict[str, Any]]:
     return [trade_view(fmt, row) for row in rows]
 
 
-def _time_range(params: Params) -> tuple[int | None, int | None]:
-    start, end = params.integer("startTime"), params.integer("endTime")
-    if start is not None and end is not None and start > end:
-        raise BinanceError(-1128, "Combination of optional parameters invalid.")
-    return start, end
-
-
 @router.get("/aggTrades")
 async def aggregate_trades(request: Request) -> list[dict[str, Any]]:
     """Trades merged per taker order and price, oldest first."""
@@ -195,7 +188,7 @@ async def aggregate_trades(request: Request) -> list[dict[str, Any]]:
     market = params.market(runtime)
     limit = params.limit(500, queries.MAX_LIMIT)
     from_id = params.integer("fromId")
-    start, end = _time_range(params)
+    start, end = params.time_range()
     if start is not None and end is not None and end - start > 3_600_000:
         raise BinanceError(-1127, "More than 1 hours between startTime and endTime.")
     fmt = Formats(runtime, market)
@@ -215,7 +208,7 @@ async def klines(request: Request) -> list[list[Any]]:
     if interval not in INTERVALS:
         raise BinanceError(-1120, "Invalid interval.")
     limit = params.limit(500, queries.MAX_LIMIT)
-    start, end = _time_range(params)
+    start, end = params.time_range()
     fmt = Formats(runtime, market)
     candles = await queries.candle_range(
         runtime.db,

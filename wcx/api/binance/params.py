@@ -20,6 +20,8 @@ _DECIMAL = re.compile(r"[0-9]{1,40}(\.[0-9]{1,40})?")
 _INT = re.compile(r"-?[0-9]{1,19}")
 _SYMBOL = re.compile(r"[A-Z0-9]{2,32}")
 MAX_INT = 2**63 - 1
+MAX_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the last instant a datetime holds (later times are invalid, not a 500)."""
 
 
 def binance_symbol(market: Market) -> str:
@@ -105,6 +107,13 @@ class Params:
         if not low <= number <= high:
             raise invalid(name)
         return number
+
+    def time_range(self) -> tuple[int | None, int | None]:
+        """`startTime` and `endTime` in ms (inclusive); -1128 when start is after end."""
+        start, end = self.integer("startTime", high=MAX_MS), self.integer("endTime", high=MAX_MS)
+        if start is not None and end is not None and start > end:
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        return start, end
 
     def limit(self, default: int, maximum: int) -> int:
         """`limit`: default when absent, capped at maximum like Binance (values below 1 are invalid)."""
