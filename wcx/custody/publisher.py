@@ -38,7 +38,7 @@ class ReservesConfigError(ValueError):
 
 
 def load_wallets(path: Path, chain_of: Callable[[str], str]) -> list[ReserveWallet]:
-    """The wallets of a reserves TOML file; `chain_of(asset)` names the chain that carries the asset."""
+    """The wallets of a reserves TOML file whose asset `chain_of` places on a chain (others are skipped)."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -52,8 +52,12 @@ def load_wallets(path: Path, chain_of: Callable[[str], str]) -> list[ReserveWall
             raise ReservesConfigError(f"{where}: needs asset, tier (hot|cold) and address ({exc})") from exc
         try:
             chain = chain_of(asset)
-        except KeyError as exc:
-            raise ReservesConfigError(f"{where}: no configured chain carries {asset}") from exc
+        except KeyError:
+            # A deployment without that chain (e.g. Ethereum only) has nothing of it to count.
+            log.warning(
+                "reserves wallet skipped: no configured chain carries its asset", asset=asset, where=where
+            )
+            continue
         if not address:
             raise ReservesConfigError(f"{where}: empty address")
         wallets.append(ReserveWallet(asset=asset, chain=chain, tier=tier, address=address))
