@@ -3,18 +3,32 @@ and a socket guard that refuses (and records) every connection that is not to 12
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import ccxt
 import httpx
 import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
 
-from api.test_blackbox import Server, sign_up  # the black-box server launcher of tests/api
+from api.test_blackbox import (  # the black-box server launcher and service set-up of tests/api
+    POSTGRES_SERVER,
+    REDIS_URL,
+    Server,
+    _admin,
+    _skip_or_fail,
+    sign_up,
+)
 
 
 class EgressRefusedError(OSError):
@@ -137,17 +151,48 @@ def _trader(http: httpx.Client, email: str, funds: dict[str, str]) -> Trader:
     return Trader(email, created["key"], created["secret"])
 
 
-@pytest.fixture(scope="module")
-def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
-    """One server for the module (start-up is the slow part), with two funded traders."""
-    root: Path = tmp_path_factory.mktemp("binance")
-    server = Server(root / "data")
-    server.data_dir.mkdir()
-    server.start()
+@contextmanager
+def backend(kind: str) -> Iterator[dict[str, str]]:
+    """Server environment: SQLite and in-process bus/limits, or a fresh PostgreSQL database + Redis."""
+    if kind == "sqlite":
+        yield {}
+        return
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
-            funds = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
-            alice, bob = _trader(http, "alice@example.com", funds), _trader(http, "bob@example.com", funds)
-        yield Venue(server, server.url, alice, bob)
+        with Redis.from_url(REDIS_URL) as redis:
+            redis.ping()
+    except RedisError as exc:
+        _skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc!r}")
+    name = f"wcx_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        _skip_or_fail(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
+    database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
     finally:
-        server.stop()
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def venue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
+    """One server for the module (start-up is the slow part), with two funded traders.
+
+    Parametrize indirectly with "postgresql+redis" to run against PostgreSQL and Redis (bus, rate
+    limits, replay store) instead of SQLite and in-process ones.
+    """
+    root: Path = tmp_path_factory.mktemp("binance")
+    with backend(getattr(request, "param", "sqlite")) as services:
+        server = Server(root / "data", services)
+        server.data_dir.mkdir()
+        server.start()
+        try:
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                funds = {"USDT": "1000000", "BTC": "10", "ETH": "100"}
+                alice, bob = (
+                    _trader(http, "alice@example.com", funds),
+                    _trader(http, "bob@example.com", funds),
+                )
+            yield Venue(server, server.url, alice, bob)
+        finally:
+            server.stop()

@@ -12,9 +12,13 @@ from typing import Any
 
 import ccxt.pro
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from api.binance.conftest import Venue, config
+
+# The bus, the rate limits and the replay store differ between backends: run both.
+pytestmark = pytest.mark.parametrize("venue", ["sqlite", "postgresql+redis"], indirect=True)
 
 SYMBOL = "ETH/USDT"
 

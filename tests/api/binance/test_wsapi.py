@@ -23,6 +23,9 @@ from websockets.sync.client import connect
 from api.binance.conftest import Trader, Venue, config
 from api.test_blackbox import sign_up
 
+# The bus, the rate limits and the replay store differ between backends: run both.
+pytestmark = pytest.mark.parametrize("venue", ["sqlite", "postgresql+redis"], indirect=True)
+
 SYMBOL = "BTC/USDT"
 
 
