@@ -25,6 +25,7 @@ from wcx.api.auth.passwords import Passwords
 from wcx.api.auth.state import AuthState, attach
 from wcx.config.settings import load_settings
 from wcx.runtime import Runtime
+from wcx.testing.kyc import make_kyc_service
 
 PASSWORD = "correct horse battery"
 ADMIN_PASSWORD = "admin staple battery horse"
@@ -80,7 +81,8 @@ async def runtime(tmp_path: Path, clock: Clock, admin_settings: AdminSettings) -
         jwt_secret="test-jwt-secret-" + "x" * 32,
         refresh_secret="test-refresh-secret-" + "y" * 32,
     )
-    started = Runtime(settings)
+    # KYC tier 1 for new users: they trade and withdraw a little, and may apply for tier 2.
+    started = Runtime(settings, kyc=make_kyc_service(tmp_path / "kyc-vault", default_tier=1))
     attach(started, AuthState(settings, passwords=cheap_passwords()))
     attach_admin(started, AdminState(settings, admin_settings, clock=clock, passwords=cheap_passwords()))
     await started.start()

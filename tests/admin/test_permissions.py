@@ -29,7 +29,16 @@ from .conftest import API, AdminFactory, Clock, error_code, sign_in
 
 pytestmark = pytest.mark.anyio
 
-DUMMY = {"user_id": "999999", "admin_id": "999999", "approval_id": "999999", "symbol": "NOPE-USDT"}
+DUMMY = {
+    "user_id": "999999",
+    "admin_id": "999999",
+    "approval_id": "999999",
+    "symbol": "NOPE-USDT",
+    "submission_id": "999999",
+    "document_id": "999999",
+    "hit_id": "999999",
+    "withdrawal_id": "w-nope",
+}
 LOGOUTS = {"/logout", f"{API}/logout"}
 
 

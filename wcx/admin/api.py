@@ -9,10 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from wcx.admin import accounts, admins, approvals, audit_log, funds, markets, users
+from wcx.admin import (
+    accounts,
+    admins,
+    approvals,
+    audit_log,
+    funds,
+    kyc_cases,
+    markets,
+    users,
+    withdrawal_queue,
+)
 from wcx.admin.accounts import Actor
 from wcx.admin.guard import client_ip, requires
 from wcx.admin.permissions import ROLE_PERMISSIONS, Permission
@@ -57,6 +67,20 @@ class StatusIn(BaseModel):
     """A market status."""
 
     status: MarketStatus
+
+
+def document_response(view: Any, data: bytes) -> Response:
+    """A KYC document served to the viewer: inline, its detected type, not sniffed, not cached."""
+    return Response(
+        data,
+        media_type=view.content_type,
+        headers={
+            "Content-Disposition": "inline",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
+        },
+    )
 
 
 def _runtime(request: Request) -> Runtime:
@@ -149,6 +173,89 @@ async def unfreeze(
 ) -> dict[str, Any]:
     """Lift a freeze."""
     return await users.set_frozen(_runtime(request), actor, user_id, False, body.reason)
+
+
+# --- KYC ----------------------------------------------------------------------------------------------
+
+
+@router.get("/kyc/queue")
+async def kyc_queue(
+    request: Request, _: Annotated[Actor, requires(Permission.KYC_READ)]
+) -> list[dict[str, Any]]:
+    """KYC cases waiting for review, oldest first."""
+    return [item.model_dump(mode="json") for item in await kyc_cases.queue(_runtime(request))]
+
+
+@router.get("/kyc/cases/{submission_id}")
+async def kyc_case(
+    submission_id: int, request: Request, _: Annotated[Actor, requires(Permission.KYC_READ)]
+) -> dict[str, Any]:
+    """One case: personal data, documents, history and screening hits."""
+    return (await kyc_cases.case(_runtime(request), submission_id)).model_dump(mode="json")
+
+
+@router.get("/kyc/documents/{document_id}")
+async def kyc_document(
+    document_id: int, request: Request, _: Annotated[Actor, requires(Permission.KYC_READ)]
+) -> Response:
+    """A document's bytes for the viewer (inline, never sniffed, never cached)."""
+    return document_response(*await kyc_cases.document(_runtime(request), document_id))
+
+
+@router.post("/kyc/cases/{submission_id}/decision")
+async def kyc_decide(
+    submission_id: int,
+    body: kyc_cases.DecisionIn,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.KYC_DECIDE)],
+) -> dict[str, Any]:
+    """Approve, reject or ask for more information."""
+    return (await kyc_cases.decide(_runtime(request), actor, submission_id, body)).model_dump(mode="json")
+
+
+@router.post("/kyc/hits/{hit_id}/resolve")
+async def kyc_resolve_hit(
+    hit_id: int,
+    body: kyc_cases.HitResolutionIn,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.KYC_DECIDE)],
+) -> dict[str, Any]:
+    """Clear or confirm a screening hit."""
+    return (await kyc_cases.resolve_hit(_runtime(request), actor, hit_id, body)).model_dump(mode="json")
+
+
+# --- withdrawals ---------------------------------------------------------------------------------------
+
+WithdrawalId = Annotated[str, Path(min_length=1, max_length=40)]
+
+
+@router.get("/withdrawals/queue")
+async def withdrawals_queue(
+    request: Request, _: Annotated[Actor, requires(Permission.WITHDRAWALS_READ)]
+) -> list[dict[str, Any]]:
+    """Withdrawals waiting for four-eyes approval, oldest first."""
+    return await withdrawal_queue.queue(_runtime(request))
+
+
+@router.post("/withdrawals/{withdrawal_id}/approve")
+async def withdrawal_approve(
+    withdrawal_id: WithdrawalId,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.WITHDRAWALS_DECIDE)],
+) -> dict[str, Any]:
+    """Add this admin's approval; the last required distinct approver releases it to signing."""
+    return await withdrawal_queue.approve(_runtime(request), actor, withdrawal_id)
+
+
+@router.post("/withdrawals/{withdrawal_id}/reject")
+async def withdrawal_reject(
+    withdrawal_id: WithdrawalId,
+    body: withdrawal_queue.RejectIn,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.WITHDRAWALS_DECIDE)],
+) -> dict[str, Any]:
+    """Refuse a queued withdrawal (its funds are released)."""
+    return await withdrawal_queue.reject(_runtime(request), actor, withdrawal_id, body)
 
 
 # --- markets and fees ----------------------------------------------------------------------------------

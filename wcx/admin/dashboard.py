@@ -14,8 +14,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from wcx.admin import accounts, approvals, audit_log, funds, markets, users
+from wcx.admin import accounts, approvals, audit_log, funds, kyc_cases, markets, users, withdrawal_queue
 from wcx.admin.accounts import Actor
+from wcx.admin.api import document_response
 from wcx.admin.guard import COOKIE, client_ip, requires
 from wcx.admin.permissions import Permission, allowed
 from wcx.admin.state import admin_state
@@ -65,6 +66,14 @@ def error_page(request: Request, exc: ApiError, *, htmx: bool) -> HTMLResponse:
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
     return response
+
+
+def _reason(request: Request, typed: str, *, required: bool) -> str:
+    """A reason from the form or htmx's prompt (HX-Prompt); 422 INVALID_REASON if required and empty."""
+    reason = (typed or request.headers.get("hx-prompt", "")).strip()[:500]
+    if required and not reason:
+        raise ApiError(422, "INVALID_REASON", "give a reason")
+    return reason
 
 
 # --- sign-in -------------------------------------------------------------------------------------------
@@ -200,6 +209,80 @@ async def credit(
     return render(request, "requested.html", actor, request_row=request_row)
 
 
+# --- KYC ----------------------------------------------------------------------------------------------
+
+
+@router.get("/kyc")
+async def kyc_page(request: Request, actor: Annotated[Actor, requires(Permission.KYC_READ)]) -> HTMLResponse:
+    """The review queue, oldest first."""
+    return render(request, "kyc_queue.html", actor, queue=await kyc_cases.queue(_runtime(request)))
+
+
+@router.get("/kyc/{submission_id}")
+async def kyc_case_page(
+    submission_id: int, request: Request, actor: Annotated[Actor, requires(Permission.KYC_READ)]
+) -> HTMLResponse:
+    """One case with its documents shown inline (images; PDFs in the browser's viewer)."""
+    case = await kyc_cases.case(_runtime(request), submission_id)
+    return render(request, "kyc_case.html", actor, case=case)
+
+
+@router.get("/kyc/documents/{document_id}")
+async def kyc_document(
+    document_id: int, request: Request, _: Annotated[Actor, requires(Permission.KYC_READ)]
+) -> Response:
+    """A document's bytes for the viewer."""
+    return document_response(*await kyc_cases.document(_runtime(request), document_id))
+
+
+@router.post("/kyc/{submission_id}/decision")
+async def kyc_decide(
+    submission_id: int,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.KYC_DECIDE)],
+    decision: Annotated[kyc_cases.Decision, Form()],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> HTMLResponse:
+    """Approve, reject or ask for more information; answers the case's updated status block."""
+    required = decision is not kyc_cases.Decision.APPROVE
+    body = kyc_cases.DecisionIn(decision=decision, reason=_reason(request, reason, required=required))
+    case = await kyc_cases.decide(_runtime(request), actor, submission_id, body)
+    return render(request, "kyc_status.html", actor, case=case)
+
+
+# --- withdrawals ---------------------------------------------------------------------------------------
+
+
+@router.get("/withdrawals")
+async def withdrawals_page(
+    request: Request, actor: Annotated[Actor, requires(Permission.WITHDRAWALS_READ)]
+) -> HTMLResponse:
+    """Withdrawals waiting for four-eyes approval."""
+    return render(request, "withdrawals.html", actor, queue=await withdrawal_queue.queue(_runtime(request)))
+
+
+@router.post("/withdrawals/{withdrawal_id}/approve")
+async def withdrawal_approve(
+    withdrawal_id: str, request: Request, actor: Annotated[Actor, requires(Permission.WITHDRAWALS_DECIDE)]
+) -> HTMLResponse:
+    """Add this admin's approval; answers the updated row."""
+    item = await withdrawal_queue.approve(_runtime(request), actor, withdrawal_id)
+    return render(request, "withdrawal_row.html", actor, w=item)
+
+
+@router.post("/withdrawals/{withdrawal_id}/reject")
+async def withdrawal_reject(
+    withdrawal_id: str,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.WITHDRAWALS_DECIDE)],
+    reason: Text = "",
+) -> HTMLResponse:
+    """Refuse a queued withdrawal; answers the updated row."""
+    body = withdrawal_queue.RejectIn(reason=_reason(request, reason, required=True))
+    item = await withdrawal_queue.reject(_runtime(request), actor, withdrawal_id, body)
+    return render(request, "withdrawal_row.html", actor, w=item)
+
+
 # --- markets and fees ----------------------------------------------------------------------------------
 
 
@@ -307,7 +390,9 @@ async def reject(
     reason: Text = "",
 ) -> HTMLResponse:
     """Reject a request; answers its updated row."""
-    row = await approvals.reject(_runtime(request), actor, approval_id, reason)
+    row = await approvals.reject(
+        _runtime(request), actor, approval_id, _reason(request, reason, required=False)
+    )
     return render(request, "approval_row.html", actor, item=row)
 
 

@@ -26,8 +26,6 @@ class AdminSettings(BaseSettings):
     """Comma-separated networks (CIDR) allowed to reach the admin listener at all; empty = anywhere."""
     approval_ttl_s: int = Field(24 * 3600, gt=0)
     """A four-eyes request not approved within this time expires."""
-    withdrawal_thresholds: Annotated[dict[str, str], NoDecode] = {}
-    """`ASSET=amount,…`: withdrawals above the amount need a second approver (no entry: every one does)."""
 
     @field_validator("ip_allowlist", mode="before")
     @classmethod
@@ -37,16 +35,6 @@ class AdminSettings(BaseSettings):
         if isinstance(value, list):
             for entry in value:
                 ipaddress.ip_network(str(entry), strict=False)  # ValueError names the bad entry
-        return value
-
-    @field_validator("withdrawal_thresholds", mode="before")
-    @classmethod
-    def _split_thresholds(cls, value: object) -> object:
-        if isinstance(value, str):
-            pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
-            if any(len(pair) != 2 for pair in pairs):
-                raise ValueError("ADMIN_WITHDRAWAL_THRESHOLDS takes ASSET=amount,ASSET=amount")
-            value = {asset.strip().upper(): amount.strip() for asset, amount in pairs}
         return value
 
     def networks(self) -> list[Network]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
+from wcx.admin import kyc_cases, withdrawal_queue
 from wcx.admin.accounts import Actor, record_action
 from wcx.admin.state import admin_state
 from wcx.api.auth import auth_state
@@ -159,6 +160,8 @@ async def user_view(runtime: Runtime, user_id: int, limit: int = 50) -> dict[str
         ]
     return {
         "user": _user_summary(user),
+        "kyc": await kyc_cases.user_kyc(runtime, user_id),
+        "withdrawal_requests": await withdrawal_queue.of_user(runtime, user_id),
         "balances": balances(runtime, user_id),
         "orders": [_order(runtime, order) for order in orders.items],
         "fills": [_fill(runtime, fill) for fill in fills.items],
