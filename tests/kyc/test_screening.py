@@ -7,10 +7,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.kyc import Decision, KycConfigError, KycError, KycService, PersonalData, Status
 from wcx.kyc.screening import Screener, Subject, country_code, load_list, parse_sdn
+from wcx.store.audit import verify_audit
+from wcx.store.schema import audit_events
 from wcx.testing.kyc import demo_prices, make_kyc_service, sample_jpeg, sample_pdf
 
 from .conftest import Database
@@ -162,6 +165,11 @@ def test_approved_users_are_rescreened_when_a_list_changes(database: Database, t
             assert await kyc.check_withdrawal_allowed(conn, alice, "USDT", 10**6, demo_prices()) is None
             # Re-screening again does not reopen on the same hit.
             assert await kyc.rescreen_approved(conn) == 0
+            audit = (
+                await conn.execute(select(audit_events.c.actor, audit_events.c.action, audit_events.c.target))
+            ).all()
+            assert audit == [("system:kyc", "kyc.rescreen_hit", f"user:{mendoza}")]
+            assert (await verify_audit(conn)).ok
         async with db.begin() as conn:
             await kyc.resolve_hit(
                 conn, case.hits[0].id, reviewer="admin:2", confirmed=True, reason="same person"

@@ -11,8 +11,10 @@ from api.conftest import User, sign_up
 from api.conftest import anyio_backend as anyio_backend  # noqa: PLC0414 - fixtures
 from api.conftest import client as client  # noqa: PLC0414
 from api.conftest import runtime as runtime  # noqa: PLC0414
+from sqlalchemy import select
 
 from wcx.runtime import Runtime
+from wcx.store.schema import audit_events
 from wcx.testing.kyc import FakeKycVendor, sample_pdf, sample_png
 
 pytestmark = pytest.mark.anyio
@@ -101,6 +103,15 @@ async def test_vendor_verdicts_apply_once_and_forgeries_are_refused(
         case_view = await runtime.kyc.get_case(conn, submission_id)
     assert case_view.status.value == "approved" and case_view.reviewer == "provider:fakevendor"
     assert case_view.provider == "fakevendor" and case_view.provider_reference == reference
+    async with runtime.db.connect() as conn:
+        audit = (
+            await conn.execute(
+                select(audit_events.c.actor, audit_events.c.target).where(
+                    audit_events.c.action == "kyc.decision"
+                )
+            )
+        ).all()
+    assert audit == [("provider:fakevendor", f"user:{alice.user_id}")]
 
 
 async def test_a_vendor_outage_leaves_the_case_in_the_manual_queue(

@@ -35,6 +35,7 @@ from wcx.cluster import ClusterSettings, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings, SettingsError, load_settings
 from wcx.engine import CancelAll, Command, CreditDeposit, Event
+from wcx.kyc import KycConfigError, load_kyc_settings
 from wcx.observability.logging import configure_logging, get_logger
 from wcx.observability.tracing import configure_tracing
 from wcx.primitives import parse_amount
@@ -274,6 +275,10 @@ def serve(
         settings = load_settings(**overrides)
     except SettingsError as exc:
         raise typer.BadParameter(str(exc), param_hint="settings") from None
+    try:  # KYC secrets are refused here too, before anything starts
+        load_kyc_settings(wcx_env=settings.wcx_env, data_dir=settings.data_dir)
+    except KycConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="KYC settings") from None
     if demo and not settings.development:
         raise typer.BadParameter("--demo runs only with WCX_ENV=development", param_hint="--demo")
     if demo and role is not Role.ALL:

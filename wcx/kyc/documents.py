@@ -31,7 +31,23 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"%PDF-", PDF),
 )
 _PIL_FORMAT = {JPEG: "JPEG", PNG: "PNG"}
-_PDF_DANGER = ("/JavaScript", "/JS", "/Launch", "/EmbeddedFiles", "/EmbeddedFile", "/RichMedia")
+# Keys, or action types (/S values), that run code, open files or send data: never needed in a scan.
+_PDF_DANGER = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/Launch",
+        "/EmbeddedFiles",
+        "/EmbeddedFile",
+        "/RichMedia",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToE",
+        "/XFA",
+    }
+)
+MAX_PDF_DEPTH = 32
+MAX_PDF_OBJECTS = 50_000
 _SAFE_NAME = re.compile(r"[\w .()+,-]{1,255}")
 
 
@@ -75,6 +91,10 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def _too_many_pixels() -> DocumentRejectedError:
+    return _refuse("KYC_DOCUMENT_TOO_MANY_PIXELS", f"images may have at most {MAX_PIXELS} pixels")
+
+
 def _check_image(data: bytes, content_type: str) -> None:
     expected = _PIL_FORMAT[content_type]
     try:
@@ -83,31 +103,26 @@ def _check_image(data: bytes, content_type: str) -> None:
             with Image.open(io.BytesIO(data), formats=[expected]) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise _refuse(
-                        "KYC_DOCUMENT_TOO_MANY_PIXELS", f"images may have at most {MAX_PIXELS} pixels"
-                    )
+                    raise _too_many_pixels()
                 image.verify()
             # verify() checks structure and checksums but not the pixel data; decoding catches truncation.
             with Image.open(io.BytesIO(data), formats=[expected]) as image:
                 image.load()
     except DocumentRejectedError:
         raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels() from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise _refuse("KYC_DOCUMENT_CORRUPT", f"the {expected} image could not be decoded: {exc}") from None
 
 
-def _walk_names(obj: Any, depth: int = 0, seen: set[int] | None = None) -> bool:
-    """Whether a PDF object graph (bounded walk) contains a dangerous key."""
-    seen = set() if seen is None else seen
-    if depth > 12 or len(seen) > 5000:
-        return False
+def _walk_names(obj: Any, seen: set[int], depth: int = 0) -> bool:
+    """Whether a PDF object graph holds a dangerous key or action name; too deep or too big is refused
+    (a walk that gave up could miss a script hidden further in)."""
+    if isinstance(obj, str):
+        return str(obj) in _PDF_DANGER
+    if depth > MAX_PDF_DEPTH or len(seen) > MAX_PDF_OBJECTS:
+        raise _refuse("KYC_DOCUMENT_CORRUPT", "the PDF's structure is too deep or too large to check")
     try:
         resolved = obj.get_object()
     except (AttributeError, PyPdfError):
@@ -115,12 +130,14 @@ def _walk_names(obj: Any, depth: int = 0, seen: set[int] | None = None) -> bool:
     if id(resolved) in seen:
         return False
     seen.add(id(resolved))
+    if isinstance(resolved, str):
+        return str(resolved) in _PDF_DANGER
     if isinstance(resolved, dict):
-        for key, value in resolved.items():
-            if str(key) in _PDF_DANGER or _walk_names(value, depth + 1, seen):
-                return True
-    elif isinstance(resolved, list):
-        return any(_walk_names(item, depth + 1, seen) for item in resolved)
+        return any(
+            str(key) in _PDF_DANGER or _walk_names(value, seen, depth + 1) for key, value in resolved.items()
+        )
+    if isinstance(resolved, list):
+        return any(_walk_names(item, seen, depth + 1) for item in resolved)
     return False
 
 
@@ -133,7 +150,8 @@ def _check_pdf(data: bytes) -> None:
             raise _refuse("KYC_DOCUMENT_ENCRYPTED", "password-protected PDFs cannot be reviewed")
         pages = len(reader.pages)
         root = reader.trailer["/Root"]
-        dangerous = _walk_names(root) or any(_walk_names(page) for page in reader.pages)
+        seen: set[int] = set()
+        dangerous = _walk_names(root, seen) or any(_walk_names(page, seen) for page in reader.pages)
     except DocumentRejectedError:
         raise
     except Exception as exc:  # pypdf raises many kinds of error on hostile input; all mean "not a PDF"

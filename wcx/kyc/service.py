@@ -60,6 +60,7 @@ from wcx.kyc.views import (
     SubmissionView,
 )
 from wcx.primitives import format_amount
+from wcx.store.audit import record_audit
 
 log = logging.getLogger(__name__)
 
@@ -590,6 +591,21 @@ class KycService:
                     .where(kyc_profiles.c.user_id == user_id)
                     .values(review_hold=True, updated_at=self.clock())
                 )
+                await record_audit(
+                    conn,
+                    actor=SYSTEM,
+                    action="kyc.rescreen_hit",
+                    target=f"user:{user_id}",
+                    before={"submission": row.id, "status": Status.APPROVED.value},
+                    after={
+                        "submission": row.id,
+                        "status": Status.IN_REVIEW.value,
+                        "new_hits": new,
+                        "lists": list(list_names or []),
+                        "withdrawals": "paused",
+                    },
+                    at=self.clock(),
+                )
                 reopened += 1
         return reopened
 
@@ -742,7 +758,25 @@ class KycService:
             Outcome.MORE_INFO: Decision.MORE_INFO,
         }[event.outcome]
         reason = event.reason or f"{event.outcome.value} by {provider}"
-        return await self.decide(conn, submission_id, decision, reviewer=actor, reason=reason)
+        before = await self.tier_of(conn, row.user_id)
+        case = await self.decide(conn, submission_id, decision, reviewer=actor, reason=reason)
+        # No admin acts here, so the audit record is written by KYC itself.
+        await record_audit(
+            conn,
+            actor=actor,
+            action="kyc.decision",
+            target=f"user:{row.user_id}",
+            before={"submission": submission_id, "tier": before},
+            after={
+                "submission": submission_id,
+                "status": case.status.value,
+                "tier": case.current_tier,
+                "event_id": event.event_id,
+                "reason": reason,
+            },
+            at=self.clock(),
+        )
+        return case
 
     async def _open_hits(self, conn: AsyncConnection, submission_id: int) -> int:
         return int(
