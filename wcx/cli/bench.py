@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wcx.simulator.api_bench import BenchOptions, iter_rows, run_api_bench
+from wcx.simulator.cluster_bench import ClusterBenchOptions, run_cluster_bench
 from wcx.simulator.engine_bench import engine_implementation, run_all
 
 app = typer.Typer(help="Benchmarks (figures printed, never asserted).", no_args_is_help=True)
@@ -101,4 +102,39 @@ def api(
         f"acknowledged placements/s {figures['orders_per_s']:,.0f}, order commands/s "
         f"{figures['order_commands_per_s']:,.0f} = {figures['order_to_floor_ratio']:.2f} x the floor; "
         f"WebSocket: {ws['gaps']} gaps, {ws['drops']} drops while sending {ws_rate:g} order commands/s"
+    )
+
+
+@app.command("cluster")
+def cluster(
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    seconds: float = typer.Option(10.0, help="Duration of each throughput run."),
+    clients: int = typer.Option(64, help="Keep-alive connections placing and cancelling orders."),
+    client_procs: int = typer.Option(4, help="Client processes (at least one per gateway)."),
+    gateways: str = typer.Option("1,2,4", help="Gateway process counts to measure, comma-separated."),
+    lease_ttl: float = typer.Option(5.0, help="LEASE_TTL_S of the engines (bounds the failover time)."),
+) -> None:
+    """Orders/s and p99 through 1, 2, 4 gateways on the JetStream log vs the file journal; failover time."""
+    counts = tuple(int(part) for part in gateways.split(",") if part.strip())
+    options = ClusterBenchOptions(
+        seconds=seconds, clients=clients, client_procs=client_procs, gateways=counts, lease_ttl=lease_ttl
+    )
+    figures = run_cluster_bench(options)
+    if json_output:
+        print(json.dumps(figures))
+        return
+    table = Table(
+        title=f"wcx bench cluster ({figures['cpus']} CPUs, {seconds:g} s per run, {clients} clients)"
+    )
+    for column in ("setup", "placed/s", "order cmds/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU"):
+        table.add_column(column, justify="left" if column == "setup" else "right")
+    for run in figures["runs"]:
+        table.add_row(run["setup"], f"{run['placed_per_s']:,.0f}", f"{run['order_commands_per_s']:,.0f}",
+                      f"{run['p50_ms']:.2f}", f"{run['p99_ms']:.2f}", f"{run['p999_ms']:.2f}",
+                      f"{run['server_cpu_cores']:.2f}")  # fmt: skip
+    Console().print(table)
+    failover = figures["failover"]
+    print(
+        f"failover (kill -9 of the leader, LEASE_TTL_S={failover['lease_ttl_s']:g}): standby leads after "
+        f"{failover['takeover_s']:.2f} s, first order acknowledged after {failover['first_ack_s']:.2f} s"
     )
