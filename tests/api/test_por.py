@@ -9,10 +9,13 @@ import httpx
 import pytest
 
 from wcx.custody.por import ProofError, verify_proof
-from wcx.custody.publisher import PorPublisher
+from wcx.custody.publisher import PorPublisher, hot_reserve_wallets
 from wcx.custody.reserves import ReserveWallet, Tier
 from wcx.runtime import Runtime
 from wcx.testing.chain import FakeChainNode
+from wcx.testing.signers import FakeSigner
+from wcx.wallet.signers import ethereum_address
+from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute
 
 from .conftest import User, balances
 
@@ -81,3 +84,36 @@ async def test_users_get_verifiable_proofs_of_their_engine_balances(
 
 async def test_my_proofs_need_authentication(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/proof-of-reserves/me")).status_code == 401
+
+
+async def test_the_withdrawal_processors_hot_wallets_count_as_reserves(runtime: Runtime, alice: User) -> None:
+    signer = FakeSigner(b"hot")
+    node = FakeChainNode("ethereum", ("ETH", "USDT"))
+    hot = HotWallet(
+        "ethereum",
+        node,
+        signer,
+        ethereum_address(signer.public_key()),
+        1337,
+        "ETH",
+        {"ETH": TokenRoute("", 12), "USDT": TokenRoute("0x" + "11" * 20, 12)},
+    )
+    node.pay(hot.address, 40_000 * 10**6, "USDT")
+    node.pay(COLD, 70_000 * 10**6, "USDT")
+    node.mine()
+    publisher = PorPublisher(
+        runtime.db,
+        lambda: runtime.engine.state,
+        interval_s=0,
+        wallets=[ReserveWallet("USDT", "ethereum", Tier.COLD, COLD)],
+        nodes={"ethereum": node},
+    )
+    publisher.add_wallets(*hot_reserve_wallets([hot]))
+    publisher.add_wallets(*hot_reserve_wallets([hot]))  # idempotent: each address counted once
+    publication = await publisher.publish_once()
+    assert publication.reserves is not None
+    usdt = next(a for a in publication.reserves.assets if a.asset == "USDT")
+    assert (usdt.hot, usdt.cold, usdt.liabilities) == (40_000 * 10**6, 70_000 * 10**6, 100_000 * 10**6)
+    assert usdt.covered and usdt.to_json()["ratio"] == "1.100000"
+    eth = next(a for a in publication.reserves.assets if a.asset == "ETH")
+    assert (eth.hot, eth.liabilities) == (0, 0) and eth.ratio() is None

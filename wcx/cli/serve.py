@@ -34,6 +34,7 @@ from wcx.cli.por import server_publisher
 from wcx.cluster import ClusterSettings, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
 from wcx.config.settings import Settings, SettingsError, load_settings
+from wcx.custody.publisher import hot_reserve_wallets
 from wcx.engine import CancelAll, Command, CreditDeposit, Event
 from wcx.kyc import KycConfigError, load_kyc_settings
 from wcx.observability.logging import configure_logging, get_logger
@@ -154,6 +155,8 @@ async def serve_forever(
         run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
         helpers.append(asyncio.create_task(run))
     if por_publisher is not None:
+        if withdrawals is not None:  # the hot wallets it signs for are reserves too
+            por_publisher.add_wallets(*hot_reserve_wallets(withdrawals.wallets.values()))
         por_publisher.start()
     helpers += [asyncio.create_task(service(runtime)) for service in ROLE_SERVICES[role]]
     if runtime.node is not None:

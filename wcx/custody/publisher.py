@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tomllib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from wcx.custody.por_rounds import Round, publish_round, record_reserves
 from wcx.custody.reserves import BalanceSource, ReservesReport, ReserveWallet, Tier, check_reserves
 from wcx.engine.state import EngineState
 from wcx.observability.logging import get_logger
+from wcx.wallet.withdrawals.processor import HotWallet
 
 DEFAULT_WALLETS_FILE = Path(__file__).resolve().parents[2] / "config" / "reserves.toml"
 
@@ -101,6 +102,16 @@ class PorPublisher:
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
 
+    def add_wallets(self, wallets: Sequence[ReserveWallet], nodes: Mapping[str, BalanceSource]) -> None:
+        """Count more wallets (the hot wallets the withdrawal processor signs for), read through `nodes`."""
+        known = {(w.asset, w.address.lower()) for w in self._wallets}
+        for wallet in wallets:
+            if (wallet.asset, wallet.address.lower()) in known:
+                continue
+            self._nodes.setdefault(wallet.chain, nodes[wallet.chain])
+            self._wallets.append(wallet)
+            known.add((wallet.asset, wallet.address.lower()))
+
     async def publish_once(self) -> Publication:
         """Publish one round now, then read and record the reserves against its totals."""
         now = self._clock()
@@ -143,3 +154,16 @@ class PorPublisher:
             except Exception:  # a node or database hiccup must not end the schedule
                 log.exception("proof-of-reserves publication failed")
             await asyncio.sleep(self._interval_s)
+
+
+def hot_reserve_wallets(hot: Iterable[HotWallet]) -> tuple[list[ReserveWallet], dict[str, BalanceSource]]:
+    """The withdrawal processor's hot wallets as reserves: every asset each one pays out."""
+    wallets: list[ReserveWallet] = []
+    nodes: dict[str, BalanceSource] = {}
+    for wallet in hot:
+        nodes[wallet.chain] = wallet.node
+        for asset in sorted({wallet.native, *wallet.routes}):
+            wallets.append(
+                ReserveWallet(asset=asset, chain=wallet.chain, tier=Tier.HOT, address=wallet.address)
+            )
+    return wallets, nodes
