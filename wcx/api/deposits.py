@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from wcx.api.errors import ApiError
+from wcx.api.kyc_limits import engine_prices
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
 from wcx.api.trading import _private as private_principal
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 from wcx.wallet.config import ChainsConfig, WalletSettings, load_chains
-from wcx.wallet.deposits import deposit_address, list_deposits
+from wcx.wallet.deposits import Gate, deposit_address, list_deposits
 from wcx.wallet.deposits.service import MAX_LIST
 
 router = APIRouter(tags=["deposits"])
@@ -45,6 +46,22 @@ def set_chains(runtime: Runtime, config: ChainsConfig) -> None:
     _chains[runtime] = config
 
 
+def kyc_deposit_gate(runtime: Runtime) -> Gate:
+    """The KYC tier's deposit limits as the watchers' gate, valued at the engine's last prices.
+
+    A deposit over the limit (or of an asset without a price yet) is held with the KYC code, asked
+    again every round, and credited once it fits or when the back office releases it.
+    """
+
+    async def gate(user_id: int, asset: str, amount: int) -> str | None:
+        prices = await engine_prices(runtime)  # waits for the projection: usage sees the newest credits
+        async with runtime.db.connect() as connection:
+            refusal = await runtime.kyc.check_deposit_allowed(connection, user_id, asset, amount, prices)
+        return None if refusal is None else refusal.code
+
+    return gate
+
+
 class DepositAddressOut(BaseModel):
     """Where to send an asset; credited after `confirmations` blocks."""
 
@@ -57,7 +74,11 @@ class DepositAddressOut(BaseModel):
 
 
 class DepositOut(BaseModel):
-    """A deposit seen on chain: pending until its confirmations, then credited (or reorged: alerted)."""
+    """A deposit seen on chain: pending until its confirmations, then credited.
+
+    `held`: confirmed but over a limit (the code is in `note`), credited once it fits; `reorged`: its
+    block left the chain after it was credited (under review); `refused`: the engine refused it.
+    """
 
     id: int
     asset: str
@@ -67,6 +88,7 @@ class DepositOut(BaseModel):
     address: str
     amount: str
     status: str
+    note: str
     block_height: int
     confirmations: int
     confirmations_required: int
@@ -130,6 +152,7 @@ async def get_deposits(
             address=r.address,
             amount=format_amount(r.amount, decimals[r.asset]),
             status=r.status,
+            note=r.note,
             block_height=r.block_height,
             confirmations=r.confirmations,
             confirmations_required=r.confirmations_required,

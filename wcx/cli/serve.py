@@ -29,7 +29,7 @@ from wcx.api.app import create_app
 from wcx.api.auth import auth_state
 from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
-from wcx.api.deposits import set_chains
+from wcx.api.deposits import kyc_deposit_gate, set_chains
 from wcx.cli.por import server_publisher
 from wcx.cluster import ClusterSettings, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
@@ -200,7 +200,7 @@ def deposit_watchers(runtime: Runtime, *, watch: bool = True) -> DepositWatchers
     chains = tuple(c for c in config.chains if c.rpc_url) if settings.deposit_watchers and watch else ()
     watched = ChainsConfig(chains)
     watched.check_scales(runtime.engine.state.assets)
-    return DepositWatchers(watched, runtime.db, runtime.submit)
+    return DepositWatchers(watched, runtime.db, runtime.submit, gate=kyc_deposit_gate(runtime))
 
 
 # --- demo --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from wcx.testing.services import missing_service
 from wcx.wallet.config import PUBLIC_TEST_KEYS, AssetSpec, ChainKind, ChainSpec, Network
 
 ETH_XPUB = next(k for k in PUBLIC_TEST_KEYS if k.startswith("xpub"))
+BTC_XPUB = next(k for k in PUBLIC_TEST_KEYS if k.startswith("vpub"))
 TOKEN = "0x00000000000000000000000000000000000Fa4e5"
 
 
@@ -112,7 +113,7 @@ def bitcoin_spec(confirmations: int = 3) -> ChainSpec:
         name="bitcoin",
         kind=ChainKind.BITCOIN,
         network=Network.REGTEST,
-        xpub=next(k for k in PUBLIC_TEST_KEYS if k.startswith("vpub")),
+        xpub=BTC_XPUB,
         assets=(AssetSpec("BTC", 8, confirmations),),
         scan_window=3,
         poll_interval_s=0.05,

@@ -22,7 +22,7 @@ from wcx.testing.server import Server
 from wcx.testing.services import missing_service
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 
-from .conftest import ETH_XPUB
+from .conftest import BTC_XPUB, ETH_XPUB
 
 PASSWORD = "correct horse battery"
 CONFIRMATIONS = 3
@@ -75,6 +75,18 @@ code = "USDT"
 decimals = 6
 confirmations = {CONFIRMATIONS}
 contracts = {{ local = "{token}" }}
+
+# Bitcoin stays configured without a node (the reserves report expects every listed asset's chain).
+[[chains]]
+name = "bitcoin"
+kind = "bitcoin"
+network = "regtest"
+xpub = "{BTC_XPUB}"
+
+[[chains.assets]]
+code = "BTC"
+decimals = 8
+confirmations = 3
 """,
         encoding="utf-8",
     )

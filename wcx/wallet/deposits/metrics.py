@@ -34,6 +34,11 @@ PENDING = Gauge(
     "Deposits seen on chain and waiting for their confirmations, by chain.",
     ["chain"],
 )
+HELD = Gauge(
+    "wallet_deposits_held",
+    "Confirmed deposits held by a gate (a KYC deposit limit), re-checked every round, by chain.",
+    ["chain"],
+)
 ERRORS = Counter(
     "wallet_deposit_watcher_errors_total",
     "Deposit watcher rounds that failed (node unreachable, RPC error), by chain.",

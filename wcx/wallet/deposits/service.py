@@ -14,7 +14,7 @@ from wcx.wallet.chains.connect import connect
 from wcx.wallet.chains.port import ChainNode
 from wcx.wallet.config import ChainsConfig
 from wcx.wallet.deposits.tables import deposit_checkpoints, deposits
-from wcx.wallet.deposits.watcher import DepositWatcher, Submit
+from wcx.wallet.deposits.watcher import HELD, REFUSED, REORGED, DepositWatcher, Gate, Submit, credit
 
 log = get_logger(__name__)
 
@@ -24,10 +24,13 @@ MAX_LIST = 500
 class DepositWatchers:
     """One watcher task per chain that has a node configured; started and stopped with the server."""
 
-    def __init__(self, config: ChainsConfig, db: AsyncEngine, submit: Submit) -> None:
+    def __init__(
+        self, config: ChainsConfig, db: AsyncEngine, submit: Submit, *, gate: Gate | None = None
+    ) -> None:
         self.config = config
         self.db = db
         self.submit = submit
+        self.gate = gate
         self.watchers: list[DepositWatcher] = []
         self._nodes: list[ChainNode] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -47,7 +50,7 @@ class DepositWatchers:
                         network=chain.network.value,
                     )
             node = connect(chain)
-            watcher = DepositWatcher(node, chain, self.db, self.submit)
+            watcher = DepositWatcher(node, chain, self.db, self.submit, gate=self.gate)
             self._nodes.append(node)
             self.watchers.append(watcher)
             self._tasks.append(asyncio.create_task(watcher.run(self._stop), name=f"deposits-{chain.name}"))
@@ -75,6 +78,8 @@ class DepositRecord:
     address: str
     amount: int
     status: str
+    note: str
+    user_id: int
     block_height: int
     confirmations: int
     confirmations_required: int
@@ -83,10 +88,20 @@ class DepositRecord:
 
 
 async def list_deposits(
-    db: AsyncEngine, user_id: int, *, asset: str | None = None, before: int | None = None, limit: int = 100
+    db: AsyncEngine,
+    user_id: int | None,
+    *,
+    asset: str | None = None,
+    statuses: tuple[str, ...] = (),
+    before: int | None = None,
+    limit: int = 100,
 ) -> list[DepositRecord]:
-    """The user's deposits, newest first (`before`: an id to page backwards from)."""
-    query = select(deposits).where(deposits.c.user_id == user_id)
+    """Deposits newest first: one user's (None: everyone's, for the back office), optionally by status."""
+    query = select(deposits)
+    if user_id is not None:
+        query = query.where(deposits.c.user_id == user_id)
+    if statuses:
+        query = query.where(deposits.c.status.in_(statuses))
     if asset is not None:
         query = query.where(deposits.c.asset == asset)
     if before is not None:
@@ -108,6 +123,8 @@ async def list_deposits(
             address=row.address,
             amount=int(row.amount),
             status=row.status,
+            note=row.note,
+            user_id=int(row.user_id),
             block_height=int(row.block_height),
             # a reorged deposit's block is no longer on the chain: it has no confirmations
             confirmations=0
@@ -119,3 +136,26 @@ async def list_deposits(
         )
         for row in rows
     ]
+
+
+ATTENTION = (HELD, REORGED, REFUSED)
+"""Statuses an operator must look at: held by a gate, credited then reorged out, refused by the engine."""
+
+
+async def deposits_needing_attention(db: AsyncEngine, *, limit: int = MAX_LIST) -> list[DepositRecord]:
+    """Every user's held, reorged and refused deposits, newest first (for the back office)."""
+    return await list_deposits(db, None, statuses=ATTENTION, limit=limit)
+
+
+async def release_held(db: AsyncEngine, submit: Submit, deposit_id: int, *, now: datetime) -> bool:
+    """Back-office override: credit a held deposit now, whatever the gate says; False unless it was held."""
+    async with db.connect() as connection:
+        row = (
+            await connection.execute(
+                select(deposits).where(deposits.c.id == deposit_id, deposits.c.status == HELD)
+            )
+        ).first()
+    if row is None:
+        return False
+    await credit(submit, db, row, row.chain, now)
+    return True

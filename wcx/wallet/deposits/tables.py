@@ -46,8 +46,10 @@ deposits = Table(
     Column("amount", Amount, nullable=False),
     Column("block_height", BigInteger, nullable=False),
     Column("block_hash", String(100), nullable=False),
-    # pending (waiting for confirmations) -> credited; credited -> reorged (alert: left the chain)
+    # pending (waiting for confirmations) -> credited, or -> held (a gate such as a KYC deposit limit
+    # refused it for now; re-checked every round) -> credited; credited -> reorged (alert: left the chain)
     Column("status", String(16), nullable=False),
+    Column("note", String(64), nullable=False, server_default=""),
     Column("confirmations_required", Integer, nullable=False),
     Column("reference", String(160), nullable=False),
     Column("seen_at", DateTime(timezone=True), nullable=False),

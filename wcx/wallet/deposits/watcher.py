@@ -13,6 +13,9 @@ One round (`poll`):
 3. Credit: pending deposits with enough confirmations below the scanned height are credited with
    the engine's `CreditDeposit`, referenced by (chain, tx hash, log index): a crash between the
    credit and its bookkeeping is repaired by the engine answering DUPLICATE_REFERENCE next time.
+   An optional gate (the KYC deposit limit) may hold a confirmed deposit instead: it stays `held`
+   with the gate's code as its note and is asked again every round (credited once it fits, e.g. when
+   the rolling window moves or the user's tier rises), or released by the back office.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -38,8 +42,10 @@ from wcx.wallet.deposits.tables import deposit_blocks, deposit_checkpoints, depo
 log = get_logger(__name__)
 
 Submit = Callable[[Command], Awaitable[list[Event]]]
+Gate = Callable[[int, str, int], Awaitable[str | None]]
+"""Asked before each credit with (user id, asset, amount): None to credit, or a code to hold it for now."""
 
-PENDING, CREDITED, REORGED, REFUSED = "pending", "credited", "reorged", "refused"
+PENDING, HELD, CREDITED, REORGED, REFUSED = "pending", "held", "credited", "reorged", "refused"
 MAX_WINDOWS_PER_POLL = 10
 """Windows scanned per round, so a watcher far behind still credits and reports lag as it catches up."""
 ERROR_BACKOFF_MAX_S = 60.0
@@ -76,8 +82,10 @@ class DepositWatcher:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         remember_blocks: int | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.node = node
+        self.gate = gate
         self.chain = chain
         self.db = db
         self.submit = submit
@@ -299,7 +307,7 @@ class DepositWatcher:
         }
 
     async def _credit(self, checkpoint: Checkpoint) -> int:
-        """Credit pending deposits buried under enough scanned blocks; the number credited."""
+        """Credit (or hold) deposits buried under enough scanned blocks; how many were credited."""
         confirmations = checkpoint.height - deposits.c.block_height + 1
         async with self.db.connect() as connection:
             ready = (
@@ -310,10 +318,12 @@ class DepositWatcher:
                         deposits.c.asset,
                         deposits.c.amount,
                         deposits.c.reference,
+                        deposits.c.status,
+                        deposits.c.note,
                     )
                     .where(
                         deposits.c.chain == self.chain.name,
-                        deposits.c.status == PENDING,
+                        deposits.c.status.in_((PENDING, HELD)),
                         confirmations >= deposits.c.confirmations_required,
                     )
                     .order_by(deposits.c.id)
@@ -321,42 +331,30 @@ class DepositWatcher:
             ).all()
         credited = 0
         for row in ready:
-            events = await self.submit(
-                CreditDeposit(int(row.user_id), row.asset, int(row.amount), row.reference)
-            )
-            rejected = next((e for e in events if isinstance(e, CommandRejected)), None)
-            if rejected is None or rejected.code is Reject.DUPLICATE_REFERENCE:
-                status = CREDITED
-            else:
-                status = REFUSED
-                log.error(
-                    "ALERT: the engine refused a deposit credit",
-                    chain=self.chain.name,
-                    reference=row.reference,
-                    code=rejected.code.value,
-                )
-            async with self.db.begin() as connection:
-                await connection.execute(
-                    update(deposits)
-                    .where(deposits.c.id == row.id)
-                    .values(status=status, credited_at=self.clock())
-                )
-            if any(isinstance(e, DepositCredited) for e in events):
-                credited += 1
-                metrics.CREDITED.labels(self.chain.name, row.asset).inc()
-                log.info(
-                    "deposit credited", chain=self.chain.name, reference=row.reference, user_id=row.user_id
-                )
+            hold = await self.gate(int(row.user_id), row.asset, int(row.amount)) if self.gate else None
+            if hold is not None:
+                if (row.status, row.note) != (HELD, hold):
+                    await self._set(row.id, status=HELD, note=hold[:64])
+                    log.warning("deposit held", chain=self.chain.name, reference=row.reference, code=hold)
+                continue
+            credited += await credit(self.submit, self.db, row, self.chain.name, self.clock())
         async with self.db.connect() as connection:
-            pending = (
-                await connection.execute(
-                    select(func.count()).where(
-                        deposits.c.chain == self.chain.name, deposits.c.status == PENDING
+            counts = dict(
+                (
+                    await connection.execute(
+                        select(deposits.c.status, func.count())
+                        .where(deposits.c.chain == self.chain.name, deposits.c.status.in_((PENDING, HELD)))
+                        .group_by(deposits.c.status)
                     )
-                )
-            ).scalar()
-        metrics.PENDING.labels(self.chain.name).set(pending or 0)
+                ).all()
+            )
+        metrics.PENDING.labels(self.chain.name).set(counts.get(PENDING, 0))
+        metrics.HELD.labels(self.chain.name).set(counts.get(HELD, 0))
         return credited
+
+    async def _set(self, deposit_id: int, **values: object) -> None:
+        async with self.db.begin() as connection:
+            await connection.execute(update(deposits).where(deposits.c.id == deposit_id).values(**values))
 
     async def _save_checkpoint(
         self, connection: AsyncConnection, checkpoint: Checkpoint, *, insert_row: bool = False
@@ -391,3 +389,28 @@ class DepositWatcher:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay) if delay else await asyncio.sleep(0)
+
+
+async def credit(submit: Submit, db: AsyncEngine, row: Any, chain: str, now: datetime) -> int:
+    """Credit one stored deposit through the engine and record the outcome; 1 if credited just now."""
+    events = await submit(CreditDeposit(int(row.user_id), row.asset, int(row.amount), row.reference))
+    rejected = next((e for e in events if isinstance(e, CommandRejected)), None)
+    if rejected is None or rejected.code is Reject.DUPLICATE_REFERENCE:
+        status = CREDITED
+    else:
+        status = REFUSED
+        log.error(
+            "ALERT: the engine refused a deposit credit",
+            chain=chain,
+            reference=row.reference,
+            code=rejected.code.value,
+        )
+    async with db.begin() as connection:
+        await connection.execute(
+            update(deposits).where(deposits.c.id == row.id).values(status=status, credited_at=now)
+        )
+    if not any(isinstance(e, DepositCredited) for e in events):
+        return 0
+    metrics.CREDITED.labels(chain, row.asset).inc()
+    log.info("deposit credited", chain=chain, reference=row.reference, user_id=row.user_id)
+    return 1
