@@ -68,6 +68,13 @@ class Server:
             assert self.process.wait(timeout=30) == 0, self.log_tail()
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies wherever it is, no clean-up of any kind runs (crash tests)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        assert self.process.wait(timeout=30) == -signal.SIGKILL
+        self.process = None
+
     def log_tail(self) -> str:
         """The end of the server's output, for failure messages."""
         return (self.data_dir.parent / "server.log").read_text(errors="replace")[-4000:]

@@ -3,7 +3,7 @@ and a hot wallet whose key lives in SoftHSM2."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from wcx.runtime import Runtime
 from wcx.store.schema import users
 from wcx.testing.evm import LocalEvm, in_process_rpc
 from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.config import load_chains
 from wcx.wallet.signers import Pkcs11Signer, ethereum_address
 from wcx.wallet.withdrawals import WithdrawalPolicy, load_policy
@@ -24,6 +25,7 @@ from wcx.wallet.withdrawals.config import DEFAULT_WITHDRAWALS_FILE
 from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute
 
 from ..signers.conftest import hsm_signer, softhsm, token
+from .evm_http import EvmHttpNode
 
 __all__ = ["hsm_signer", "softhsm", "token"]
 
@@ -93,3 +95,19 @@ async def chain(hsm_signer: Pkcs11Signer) -> AsyncIterator[Chain]:
     await evm.send_token(address, 100_000 * USDT)
     yield Chain(evm, node, wallet)
     await node.close()
+
+
+@pytest.fixture
+def evm_node() -> Iterator[EvmHttpNode]:
+    """The chain, served over HTTP from this process: it survives every server kill."""
+    node = EvmHttpNode().start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+async def evm(evm_node: EvmHttpNode) -> AsyncIterator[LocalEvm]:
+    """Test helpers over the HTTP chain, with the test USDT deployed."""
+    local = await LocalEvm(EthereumRpc.http(evm_node.url)).start()
+    yield local
+    await local.rpc.close()

@@ -4,18 +4,17 @@ exactly one transaction on chain, sent once per arrival the node saw, and the ho
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from wcx.testing.evm import LocalEvm
+from wcx.testing.server import Server
 from wcx.testing.softhsm import USER_PIN, SoftHsm
 from wcx.wallet.chains.ethereum import EthereumNode
-from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.signers import ethereum_address, generate_hot_key
 
-from .blackbox import Customer, Server, describe, stored, wait_for
+from .blackbox import Customer, describe, hot_wallet_server, stored, wait_for
 from .evm_http import EvmHttpNode, Gate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -23,22 +22,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 TO = "0x52908400098527886E0F7030069857D2E4169EE7"
 ETH = 10**18
 CONFIRMATIONS = 12  # config/chains.toml
-
-
-@pytest.fixture
-def evm_node() -> Iterator[EvmHttpNode]:
-    """The chain, served over HTTP from this process: it survives every server kill."""
-    node = EvmHttpNode().start()
-    yield node
-    node.stop()
-
-
-@pytest.fixture
-async def evm(evm_node: EvmHttpNode) -> AsyncIterator[LocalEvm]:
-    """Test helpers over the HTTP chain, with the test USDT deployed."""
-    local = await LocalEvm(EthereumRpc.http(evm_node.url)).start()
-    yield local
-    await local.rpc.close()
 
 
 async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settles(
@@ -52,7 +35,16 @@ async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settl
     data_dir = tmp_path / "data"
 
     def start() -> Server:
-        return Server(data_dir, evm_node.url, evm.token, softhsm, token)
+        server = hot_wallet_server(
+            data_dir,
+            softhsm,
+            token,
+            ETH_RPC_URL=evm_node.url,
+            USDT_CONTRACT=evm.token,
+            DEPOSIT_WATCHERS="false",
+        )
+        server.start()
+        return server
 
     # 1. The node parks the send: the server dies between signing and broadcasting.
     evm_node.set_gate(Gate.HOLD)
