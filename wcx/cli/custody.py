@@ -193,6 +193,7 @@ def recover_command(
         )
         if sign_transaction is not None and sign_psbt is not None:
             _fail("sign one transfer at a time: --sign-transaction or --sign-psbt")
+        document: dict[str, object]
         if sign_transaction is not None:
             signed = sign_cold_transfer(
                 result, load_transaction(sign_transaction), index=key_index, hot_address=hot_address
