@@ -32,9 +32,9 @@ from websockets.sync.client import ClientConnection, connect
 from wcx.api.auth.signing import hmac_signature, message
 from wcx.primitives import format_amount
 from wcx.testing.server import Server
+from wcx.testing.services import POSTGRES_SERVER, postgres_admin
 
 PASSWORD = "correct horse battery"
-POSTGRES_SERVER = os.environ.get("WCX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -119,17 +119,6 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(f"!!! SKIPPING the PostgreSQL + Redis black-box run: {reason}")
 
 
-async def _admin(sql: str) -> None:
-    url = make_url(POSTGRES_SERVER)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
 def services(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Environment for the backend: SQLite + in-process (default), or a fresh PostgreSQL database + Redis."""
@@ -143,14 +132,14 @@ def services(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         _skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc!r}")
     name = f"wcx_test_{secrets.token_hex(6)}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         _skip_or_fail(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
     database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
     try:
         yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

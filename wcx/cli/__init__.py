@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import admin, audit, bench, custody, demo, dev, kyc, por, serve, verify
+from wcx.cli import admin, audit, backup, bench, custody, demo, dev, kyc, por, serve, verify
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
@@ -14,6 +14,7 @@ app.command("verify")(verify.verify)
 app.add_typer(bench.app, name="bench")
 app.add_typer(dev.app, name="dev")
 app.add_typer(audit.app, name="audit")
+app.add_typer(backup.app, name="backup")
 app.add_typer(custody.app, name="custody")
 app.add_typer(por.app, name="por")
 app.add_typer(admin.app, name="admin")
