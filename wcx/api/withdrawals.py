@@ -19,6 +19,7 @@ from wcx.api.auth.accounts import confirm_totp
 from wcx.api.auth.state import auth_state
 from wcx.api.deposits import chains_of
 from wcx.api.errors import ApiError
+from wcx.api.kyc_limits import require_withdrawal_allowed
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
 from wcx.api.trading import _private as private_principal
@@ -188,7 +189,17 @@ async def request_withdrawal(
         ip=_client_ip(request),
     )
     try:
-        w = await service.request_withdrawal(runtime.db, runtime, policy, req, daily_limit=limit)
+        w = await service.request_withdrawal(
+            runtime.db,
+            runtime,
+            policy,
+            req,
+            daily_limit=limit,
+            # The KYC tier's daily / monthly limits in USDT, checked under the pipeline's per-user lock.
+            before_hold=lambda asset, total: require_withdrawal_allowed(
+                runtime, principal.user_id, asset, total
+            ),
+        )
     except WithdrawalError as exc:
         raise api_error(exc) from None
     return _out(runtime, w)
