@@ -24,11 +24,14 @@ from wcx.wallet.signers import (
 )
 
 DIGEST = hashlib.sha256(b"keystore").digest()
+FAST = 2**10  # scrypt cost for tests; real keystores keep the 2**18 default
 
 
 def test_keystore_signer_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "hot.json"
-    created = KeystoreSigner.create(path=path, password="correct horse", environment=Environment.DEVELOPMENT)
+    created = KeystoreSigner.create(
+        path=path, password="correct horse", environment=Environment.DEVELOPMENT, scrypt_n=FAST
+    )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert b"correct horse" not in path.read_bytes()
     reopened = KeystoreSigner(path=path, password="correct horse", environment=Environment.DEVELOPMENT)
@@ -37,13 +40,17 @@ def test_keystore_signer_round_trip(tmp_path: Path) -> None:
     signature = reopened.sign_digest(DIGEST)
     assert signature.recover(DIGEST) == created.public_key()
     with pytest.raises(FileExistsError):
-        KeystoreSigner.create(path=path, password="correct horse", environment=Environment.DEVELOPMENT)
+        KeystoreSigner.create(
+            path=path, password="correct horse", environment=Environment.DEVELOPMENT, scrypt_n=FAST
+        )
 
 
 @pytest.mark.parametrize("environment", [Environment.STAGING, Environment.PRODUCTION])
 def test_keystore_signer_is_refused_outside_development(tmp_path: Path, environment: Environment) -> None:
     path = tmp_path / "hot.json"
-    KeystoreSigner.create(path=path, password="correct horse", environment=Environment.DEVELOPMENT)
+    KeystoreSigner.create(
+        path=path, password="correct horse", environment=Environment.DEVELOPMENT, scrypt_n=FAST
+    )
     with pytest.raises(SignerError, match="development"):
         KeystoreSigner(path=path, password="correct horse", environment=environment)
     with pytest.raises(SignerError, match="development"):
@@ -59,7 +66,9 @@ def test_keystore_signer_is_refused_outside_development(tmp_path: Path, environm
 
 def test_keystore_wrong_password_is_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "hot.json"
-    KeystoreSigner.create(path=path, password="correct horse", environment=Environment.DEVELOPMENT)
+    KeystoreSigner.create(
+        path=path, password="correct horse", environment=Environment.DEVELOPMENT, scrypt_n=FAST
+    )
     with pytest.raises(SignerUnavailableError, match="decrypt"):
         KeystoreSigner(path=path, password="battery staple", environment=Environment.DEVELOPMENT)
 

@@ -41,13 +41,18 @@ class KeystoreSigner:
         self._path = path
 
     @classmethod
-    def create(cls, *, path: Path, password: str, environment: Environment) -> KeystoreSigner:
-        """Generate a fresh key into a new keystore file (mode 0600, never overwritten)."""
+    def create(
+        cls, *, path: Path, password: str, environment: Environment, scrypt_n: int | None = None
+    ) -> KeystoreSigner:
+        """Generate a fresh key into a new keystore file (mode 0600, never overwritten).
+
+        `scrypt_n` lowers the key-derivation cost (tests); the default is eth-account's 2**18.
+        """
         _refuse_outside_development(environment)
         if len(password) < 8:
             raise SignerError("a keystore password must have at least 8 characters")
         account = Account.create()
-        document = Account.encrypt(account.key, password)
+        document = Account.encrypt(account.key, password, iterations=scrypt_n)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
