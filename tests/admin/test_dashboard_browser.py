@@ -29,6 +29,7 @@ from wcx.admin.state import AdminState
 from wcx.config.settings import load_settings
 from wcx.runtime import read_lock_info
 from wcx.store.db import create_engine
+from wcx.testing.kyc import sample_pdf, sample_png
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
@@ -38,6 +39,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "admin"
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "admin staple battery horse"
 USER_PASSWORD = "correct horse battery"
+GOOD_ETH = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 test vector
 ADMINS = {
     "operator": "operator",
     "treasury-a": "treasury",
@@ -71,6 +73,8 @@ class Exchange:
             "REFRESH_SECRET": "browser-refresh-secret-" + "r" * 32,
             "LOG_LEVEL": "WARNING",
             "WCX_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "KYC_DEFAULT_TIER": "1",  # new users may apply for tier 2 (development would start them at 3)
+            "KYC_STORAGE_DIR": str(self.data_dir.parent / "kyc"),
         }
 
     def log_tail(self) -> str:
@@ -275,3 +279,92 @@ def test_a_wire_credit_is_approved_by_a_second_treasurer(browser: Browser, excha
     approver.goto(f"/users/{user_id}")
     expect(approver.locator("text=wire:BANK-REF-77")).to_be_visible()
     shot(approver, "07-user-view")
+
+
+def test_compliance_approves_a_kyc_case_then_two_treasurers_approve_a_withdrawal(
+    browser: Browser, exchange: Exchange
+) -> None:
+    email = "applicant@example.com"
+    register_user(exchange, email)
+    with httpx.Client(base_url=exchange.api, timeout=10) as http:
+        kyc_then_withdrawal(browser, exchange, http, email)
+
+
+def kyc_then_withdrawal(browser: Browser, exchange: Exchange, http: httpx.Client, email: str) -> None:
+    """The story behind the test above, with one HTTP client for the user's side."""
+    tokens = http.post("/api/v1/auth/login", json={"email": email, "password": USER_PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    personal = {
+        "full_name": "Ada Applicant",
+        "date_of_birth": "1988-02-03",
+        "country": "FR",
+        "address": "1 rue X",
+    }
+    created = http.post(
+        "/api/v1/kyc/submissions", json={"requested_tier": 2, "personal_data": personal}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    case_id = created.json()["id"]
+    for kind, name, data in (
+        ("id_document", "passport.png", sample_png((320, 200))),
+        ("selfie", "me.pdf", sample_pdf()),
+    ):
+        uploaded = http.post(
+            f"/api/v1/kyc/submissions/{case_id}/documents",
+            data={"kind": kind},
+            files={"file": (name, data, "application/octet-stream")},
+            headers=headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    assert http.post(f"/api/v1/kyc/submissions/{case_id}/submit", headers=headers).status_code == 200
+    setup = http.post("/api/v1/auth/2fa/enable", headers=headers).json()
+    totp = pyotp.TOTP(setup["secret"])
+    assert (
+        http.post("/api/v1/auth/2fa/verify", json={"totp_code": totp.now()}, headers=headers).status_code
+        == 200
+    )
+    credited = http.post("/dev/credit", json={"email": email, "asset": "USDT", "amount": "20000"})
+    assert credited.status_code == 200, credited.text
+    withdrawal = {"asset": "USDT", "address": GOOD_ETH, "amount": "10000"}
+    assert http.get("/api/v1/kyc", headers=headers).json()["tier"] == 1
+
+    compliance = sign_in(browser, exchange, "compliance-a")
+    compliance.get_by_role("link", name="KYC").click()
+    compliance.get_by_role("link", name=f"#{case_id}").click()
+    viewer = compliance.locator("img[data-testid=document]")
+    expect(viewer).to_be_visible()
+    assert viewer.evaluate("img => img.complete && img.naturalWidth") == 320
+    expect(compliance.locator("iframe[data-testid=document]")).to_have_count(1)
+    shot(compliance, "08-kyc-case")
+    compliance.get_by_role("button", name="Approve tier 2").click()
+    expect(compliance.get_by_test_id("kyc-status")).to_have_text("approved")
+    shot(compliance, "09-kyc-approved")
+
+    assert http.get("/api/v1/kyc", headers=headers).json()["tier"] == 2
+    accepted = http.post(
+        "/api/v1/withdrawals", json={**withdrawal, "totp_code": totp.at(time.time() + 30)}, headers=headers
+    )
+    assert accepted.status_code == 201, accepted.text
+    withdrawal_id = accepted.json()["id"]
+    assert accepted.json()["state"] == "pending_approval"
+
+    first = sign_in(browser, exchange, "treasury-c")
+    first.get_by_role("link", name="Withdrawals").click()
+    row = first.locator(f"#withdrawal-{withdrawal_id}")
+    expect(row.get_by_test_id("approvals")).to_contain_text("0 of 2")
+    row.get_by_role("button", name="Approve").click()
+    row = first.locator(f"#withdrawal-{withdrawal_id}")
+    expect(row.get_by_test_id("approvals")).to_contain_text("1 of 2")
+    expect(row).to_contain_text("waiting for another admin")
+    expect(row.get_by_role("button", name="Approve")).to_have_count(0)
+    shot(first, "10-withdrawal-first-approval")
+
+    second = sign_in(browser, exchange, "treasury-d")
+    second.goto("/withdrawals")
+    second.locator(f"#withdrawal-{withdrawal_id}").get_by_role("button", name="Approve").click()
+    expect(second.locator(f"#withdrawal-{withdrawal_id}").get_by_test_id("withdrawal-state")).to_have_text(
+        "approved"
+    )
+    shot(second, "11-withdrawal-approved")
+    state = http.get(f"/api/v1/withdrawals/{withdrawal_id}", headers=headers).json()["state"]
+    assert state == "approved"

@@ -168,6 +168,10 @@ async def test_cookie_sessions_need_the_csrf_token_for_changes(
     try:
         page = await admin_http.get("/markets")
         assert page.status_code == 200
+        assert (
+            page.headers["x-frame-options"] == "SAMEORIGIN"
+            and page.headers["referrer-policy"] == "no-referrer"
+        )
         refused = await admin_http.post("/markets/BTC-USDT/status", data={"status": "halted"})
         assert refused.status_code == 403 and "CSRF_TOKEN_INVALID" in refused.text
         token = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)

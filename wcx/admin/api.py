@@ -71,16 +71,15 @@ class StatusIn(BaseModel):
 
 def document_response(view: Any, data: bytes) -> Response:
     """A KYC document served to the viewer: inline, its detected type, not sniffed, not cached."""
-    return Response(
-        data,
-        media_type=view.content_type,
-        headers={
-            "Content-Disposition": "inline",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'",
-        },
-    )
+    headers = {
+        "Content-Disposition": "inline",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+    if view.content_type.startswith("image/"):
+        # Nothing in an image needs to run or load anything (PDFs keep the browser's own viewer working).
+        headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'"
+    return Response(data, media_type=view.content_type, headers=headers)
 
 
 def _runtime(request: Request) -> Runtime:

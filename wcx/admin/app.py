@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wcx.admin import api, dashboard, state
 from wcx.admin.guard import check_routes
@@ -26,8 +26,19 @@ from wcx.runtime import Runtime
 STATIC = Path(__file__).with_name("static")
 
 
+SECURITY_HEADERS = [
+    (
+        b"x-frame-options",
+        b"SAMEORIGIN",
+    ),  # no clickjacking of approve buttons; the document viewer is same-origin
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
 class AllowlistMiddleware:
-    """Refuse every HTTP request from outside ADMIN_IP_ALLOWLIST before any route runs (403)."""
+    """Refuse every HTTP request from outside ADMIN_IP_ALLOWLIST before any route runs (403), and add
+    the listener's security headers to every answer."""
 
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -42,6 +53,16 @@ class AllowlistMiddleware:
                 response = JSONResponse(error_body("IP_NOT_ALLOWED", "address not allowed"), status_code=403)
                 await response(scope, receive, send)
                 return
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    present = {name for name, _ in message.get("headers", [])}
+                    extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                    message["headers"] = [*message.get("headers", []), *extra]
+                await send(message)
+
+            await self.app(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send)
 
 
