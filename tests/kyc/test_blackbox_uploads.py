@@ -119,3 +119,10 @@ def test_uploads_are_checked_by_content_and_stored_encrypted(server: Server) -> 
         locked = upload(alice, submission_id, "late.png", png)
         assert (locked.status_code, locked.json()["error"]["code"]) == (409, "KYC_SUBMISSION_LOCKED")
         assert len(stored_files(server)) == 2
+        exposition = http.get("/metrics").text
+        for outcome, count in (
+            ("stored", 2),
+            ("KYC_DOCUMENT_EMPTY", 1),
+            ("KYC_DOCUMENT_TYPE_NOT_ALLOWED", 2),
+        ):
+            assert f'kyc_documents_total{{outcome="{outcome}"}} {count}.0' in exposition

@@ -19,7 +19,7 @@ from wcx.api.kyc_limits import engine_prices
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
 from wcx.api.trading import _private as private_principal
-from wcx.kyc import DocumentView, KycError, LimitsView, PersonalData, Status, SubmissionView
+from wcx.kyc import DocumentView, KycError, LimitsView, PersonalData, Status, SubmissionView, metrics
 from wcx.kyc.limits import withdrawal_usage
 from wcx.kyc.providers import WebhookProvider
 from wcx.primitives import format_amount
@@ -214,5 +214,10 @@ async def vendor_webhook(
             async with runtime.db.begin() as conn:
                 case = await runtime.kyc.apply_vendor_event(conn, provider, event)
     except IntegrityError:  # the same event id arriving twice at once: the second insert loses
+        metrics.WEBHOOKS.labels("KYC_WEBHOOK_REPLAYED").inc()
         raise ApiError(409, "KYC_WEBHOOK_REPLAYED", "this event was already received") from None
+    except ApiError as exc:
+        metrics.WEBHOOKS.labels(exc.code).inc()
+        raise
+    metrics.WEBHOOKS.labels("applied").inc()
     return WebhookAck(submission_id=case.id, status=case.status)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from wcx.api.errors import ApiError
-from wcx.kyc import FixedPrices, LimitExceeded
+from wcx.kyc import FixedPrices, LimitExceeded, metrics
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 from wcx.store import queries
@@ -53,6 +53,7 @@ async def engine_prices(runtime: Runtime) -> FixedPrices:
 
 
 def _refusal(runtime: Runtime, refusal: LimitExceeded) -> ApiError:
+    metrics.LIMIT_REFUSALS.labels(refusal.code).inc()
     scale = runtime.kyc.config.reference_scale
     reference = runtime.kyc.config.reference_asset
     details = [

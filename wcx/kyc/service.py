@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from wcx.kyc import metrics
 from wcx.kyc.documents import check_document
 from wcx.kyc.errors import KycError, NotFoundError, WebhookRejectedError
 from wcx.kyc.limits import (
@@ -61,6 +62,7 @@ from wcx.kyc.views import (
 )
 from wcx.primitives import format_amount
 from wcx.store.audit import record_audit
+from wcx.store.schema import users
 
 log = logging.getLogger(__name__)
 
@@ -364,12 +366,15 @@ class KycService:
                 "KYC_CONCURRENT_CHANGE", "the submission changed meanwhile; retry", kind="conflict"
             )
         await self._history(conn, row.id, current, target, actor, reason, now)
+        metrics.TRANSITIONS.labels(target.value).inc()
 
     async def create_submission(
         self, conn: AsyncConnection, user_id: int, requested_tier: int, data: PersonalData
     ) -> SubmissionView:
         """A new draft towards `requested_tier`; refused while another submission is open."""
         self._check_requested(requested_tier)
+        # Serialise a user's creations (two at once must not both find no open submission).
+        await conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
         current = await self.tier_of(conn, user_id)
         if requested_tier <= current:
             raise KycError("KYC_TIER_ALREADY_HELD", f"you already hold tier {current}", kind="conflict")
@@ -446,7 +451,11 @@ class KycService:
         if kind not in DOCUMENT_KINDS:
             raise KycError("KYC_INVALID_DOCUMENT_KIND", f"kind must be one of {sorted(DOCUMENT_KINDS)}")
         row = await self._editable(conn, user_id, submission_id)
-        checked = check_document(data, file_name, self.config.max_document_bytes)
+        try:
+            checked = check_document(data, file_name, self.config.max_document_bytes)
+        except KycError as exc:
+            metrics.DOCUMENTS.labels(exc.code).inc()
+            raise
         count = (
             await conn.execute(
                 select(func.count()).select_from(kyc_documents).where(kyc_documents.c.submission_id == row.id)
@@ -479,6 +488,7 @@ class KycService:
         except BaseException:
             self.vault.delete(name)
             raise
+        metrics.DOCUMENTS.labels("stored").inc()
         return _document_view(document)
 
     async def delete_document(self, conn: AsyncConnection, user_id: int, document_id: int) -> None:
@@ -518,7 +528,7 @@ class KycService:
             )
         now = self.clock()
         await self._move(conn, row, Status.SUBMITTED, f"user:{user_id}", submitted_at=now)
-        hits = await self._screen(conn, row.id, user_id, data)
+        hits = await self._screen(conn, row.id, user_id, data, "submit")
         if hits:
             fresh = await self._submission(conn, row.id)
             await self._move(conn, fresh, Status.IN_REVIEW, SYSTEM, f"screening: {hits} possible match(es)")
@@ -527,7 +537,7 @@ class KycService:
     # --- screening ------------------------------------------------------------------------------------
 
     async def _screen(
-        self, conn: AsyncConnection, submission_id: int, user_id: int, data: PersonalData
+        self, conn: AsyncConnection, submission_id: int, user_id: int, data: PersonalData, occasion: str
     ) -> int:
         """Screen one submission's person; store new hits (open); return how many are new."""
         if not data.full_name:
@@ -545,6 +555,7 @@ class KycService:
         now = self.clock()
         new = [m for m in matches if (m.list_name, m.entry.uid) not in known]
         for match in new:
+            metrics.SCREENING_HITS.labels(match.list_name, occasion).inc()
             await conn.execute(
                 insert(kyc_screening_hits).values(
                     submission_id=submission_id,
@@ -580,7 +591,7 @@ class KycService:
             if Status(row.status) is not Status.APPROVED:
                 continue
             data = self._unseal(row.id, row.personal_data)
-            new = await self._screen(conn, row.id, user_id, data)
+            new = await self._screen(conn, row.id, user_id, data, "rescreen")
             if new:
                 lists = ", ".join(list_names) if list_names else "changed lists"
                 await self._move(
