@@ -148,6 +148,16 @@ async def market_trades_range(
     return await _oldest_first(db, TradeRecord, statement, newest)
 
 
+async def market_trades_since(db: AsyncEngine, symbol: str, start: datetime) -> list[TradeRecord]:
+    """Every trade of a market since `start`, oldest first (the trades of a current candle)."""
+    statement = (
+        select(market_trades)
+        .where(market_trades.c.symbol == symbol, market_trades.c.ts >= start)
+        .order_by(market_trades.c.trade_id)
+    )
+    return [_record(TradeRecord, row) for row in await _rows(db, statement)]
+
+
 async def trade_id_range(db: AsyncEngine, symbol: str, start: datetime) -> tuple[int, int] | None:
     """(first, last) trade id of a market since `start`, or None without trades."""
     statement = select(func.min(market_trades.c.trade_id), func.max(market_trades.c.trade_id)).where(

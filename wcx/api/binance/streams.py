@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ import orjson
 from fastapi import APIRouter, WebSocket
 
 from wcx.api.binance.connection import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, Connection
+from wcx.api.binance.klines import KlineBuilder
 from wcx.api.binance.params import symbol_index
 from wcx.api.binance.views import Formats
 from wcx.engine.state import Market
@@ -46,10 +46,6 @@ def _ms(ts_ns: Any) -> int:
     return ts_ns // NS_PER_MS if isinstance(ts_ns, int) else time.time_ns() // NS_PER_MS
 
 
-def _iso_ms(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-
-
 @dataclass
 class Stream:
     """One Binance stream: the bus channel it reads and how it turns our messages into Binance events."""
@@ -60,6 +56,7 @@ class Stream:
     channel: str
     arg: str = ""
     book: ClientBook | None = None
+    kline: KlineBuilder | None = None
     top: tuple[Any, ...] = ()
     market: Market = field(init=False)
     symbol: str = field(init=False)
@@ -71,7 +68,7 @@ class Stream:
     # -- snapshots taken at subscription time (no await between bus subscribe and these) --------
 
     def first(self, publisher: Publisher) -> list[Any]:
-        """Events to send at once: partial book / book ticker state, the current kline and ticker."""
+        """Events to send at once: partial book / book ticker state, the ticker (klines: `_forward`)."""
         inner = self.market.symbol
         if self.kind in ("partial", "bookTicker"):
             snapshot = publisher.book_snapshot(inner, None)
@@ -80,9 +77,7 @@ class Stream:
             self.book = ClientBook(orjson.loads(snapshot[1]))
             return self._book_events(force=True)
         found: tuple[int, bytes] | None = None
-        if self.kind == "kline":
-            found = publisher.candle_snapshot(inner, self.arg)
-        elif self.kind in ("ticker", "miniTicker"):
+        if self.kind in ("ticker", "miniTicker"):
             found = publisher.ticker_snapshot(inner)
         return self.convert(orjson.loads(found[1]), publisher) if found is not None else []
 
@@ -106,8 +101,8 @@ class Stream:
             return self._book_events(force=False)
         if kind in ("trade", "aggTrade"):
             return self._trades(message)
-        if kind == "kline":
-            return [self._kline(message)]
+        if self.kline is not None:
+            return self.kline.trades(message)
         if message.get("last") is None:
             return []  # no trade yet: Binance has no ticker either
         return [self._ticker(message)]
@@ -203,28 +198,6 @@ class Stream:
             )
         return out
 
-    def _kline(self, candle: dict[str, Any]) -> dict[str, Any]:
-        start = _iso_ms(candle["open_time"])
-        return {
-            "e": "kline",
-            "E": time.time_ns() // NS_PER_MS,
-            "s": self.symbol,
-            "k": {
-                "t": start,
-                "T": start + INTERVALS[self.arg] * 1000 - 1,
-                "s": self.symbol,
-                "i": self.arg,
-                "o": candle["open"],
-                "c": candle["close"],
-                "h": candle["high"],
-                "l": candle["low"],
-                "v": candle["volume"],
-                "n": candle["trades"],
-                "x": False,
-                "q": candle["quote_volume"],
-            },
-        }
-
     def _ticker(self, ticker: dict[str, Any]) -> dict[str, Any]:
         now = time.time_ns() // NS_PER_MS
         common = {
@@ -284,7 +257,9 @@ def parse_stream(name: str, runtime: Runtime) -> Stream | None:
     if rest in ("trade", "aggTrade"):
         return Stream(name, rest, fmt, f"trades.{inner}")
     if rest.startswith("kline_") and rest[6:] in INTERVALS:
-        return Stream(name, "kline", fmt, f"candles.{inner}.{rest[6:]}", rest[6:])
+        stream = Stream(name, "kline", fmt, f"trades.{inner}", rest[6:])
+        stream.kline = KlineBuilder(fmt, rest[6:])
+        return stream
     if rest in ("ticker", "miniTicker"):
         return Stream(name, rest, fmt, f"ticker.{inner}")
     return None
@@ -406,8 +381,21 @@ class _Connection(Connection):
             self.streams[stream.name] = (stream, subscription, task)
 
     async def _forward(self, stream: Stream, subscription: Subscription) -> None:
+        kline = stream.kline
+        if kline is not None:
+            self.emit(stream, await kline.seed(self.runtime))
+        payloads = aiter(subscription)
         try:
-            async for payload in subscription:
+            while True:
+                wait = kline.seconds_to_close() if kline is not None else None
+                try:
+                    payload = await asyncio.wait_for(anext(payloads), wait)
+                except TimeoutError:  # the kline's interval ended: send it closed
+                    assert kline is not None
+                    self.emit(stream, kline.close())
+                    continue
+                except StopAsyncIteration:
+                    break
                 self.emit(stream, stream.convert(orjson.loads(payload), self.publisher))
         except SlowConsumerError:
             self.finish(CLOSE_SLOW_CONSUMER)
