@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from store.conftest import exchange, rich_commands
 
 from wcx.custody.por import verify_proof
@@ -14,11 +14,12 @@ from wcx.custody.por_rounds import (
     ReserveRow,
     forget_cached_trees,
     latest_round,
+    prune_leaves,
     publish_round,
     record_reserves,
     user_proofs,
 )
-from wcx.custody.tables import por_leaves
+from wcx.custody.tables import por_leaves, por_roots
 from wcx.engine.state import SYSTEM_ACCOUNTS, EngineState
 
 from .conftest import Database, run
@@ -122,5 +123,35 @@ def test_altered_leaves_are_detected_when_serving_proofs(database: Database) -> 
             async with db.connect() as connection:
                 with pytest.raises(PorIntegrityError, match="do not rebuild its published root"):
                     await user_proofs(connection, published, holder)
+
+    run(body())
+
+
+def test_old_rounds_keep_their_roots_but_lose_their_leaves(database: Database) -> None:
+    state = _busy_engine()
+
+    async def body() -> None:
+        async with database.connect() as db:
+            rounds = []
+            for _ in range(3):
+                async with db.begin() as connection:
+                    rounds.append(await publish_round(connection, state, now=NOW))
+            async with db.begin() as connection:
+                deleted = await prune_leaves(connection, keep_rounds=2)
+            assert deleted == sum(root.leaf_count for root in rounds[0].roots.values()) > 0
+            async with db.connect() as connection:
+                counts = dict(
+                    (
+                        await connection.execute(
+                            select(por_leaves.c.round_id, func.count()).group_by(por_leaves.c.round_id)
+                        )
+                    ).all()
+                )
+                assert set(counts) == {rounds[1].id, rounds[2].id}
+                assert (
+                    await connection.execute(select(func.count()).select_from(por_roots))
+                ).scalar() == 3 * len(rounds[0].roots)
+                with pytest.raises(ValueError, match="at least the newest"):
+                    await prune_leaves(connection, keep_rounds=0)
 
     run(body())

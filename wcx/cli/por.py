@@ -86,6 +86,7 @@ def _wallets(development: bool) -> list[ReserveWallet]:
 def server_publisher(runtime: Runtime) -> PorPublisher:
     """The periodic publisher `wcx serve` runs (every POR_INTERVAL_S; 0 disables it)."""
     development = runtime.settings.development
+    settings = PorSettings()
     nodes = _nodes(development)
 
     async def close_nodes() -> None:
@@ -95,7 +96,8 @@ def server_publisher(runtime: Runtime) -> PorPublisher:
     return PorPublisher(
         runtime.db,
         lambda: runtime.engine.state,
-        interval_s=PorSettings().por_interval_s,
+        interval_s=settings.por_interval_s,
+        keep_rounds=settings.por_keep_rounds,
         wallets=_wallets(development),
         nodes=nodes,
         on_stop=close_nodes,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcx.custody.por import Leaf, SumTree, build_trees, liabilities
@@ -95,6 +95,18 @@ async def publish_round(conn: AsyncConnection, state: EngineState, *, now: datet
             await conn.execute(insert(por_leaves), rows[start : start + _INSERT_CHUNK])
         _remember(conn, round_id, asset, tree)
     return await _load_round(conn, round_id)
+
+
+async def prune_leaves(conn: AsyncConnection, keep_rounds: int) -> int:
+    """Delete the leaves of all but the newest `keep_rounds` rounds (roots stay); rows deleted."""
+    if keep_rounds < 1:
+        raise ValueError("keep at least the newest round's leaves")
+    newest = select(por_rounds.c.id).order_by(por_rounds.c.id.desc()).limit(keep_rounds).subquery()
+    oldest_kept = (await conn.execute(select(func.min(newest.c.id)))).scalar()
+    if oldest_kept is None:
+        return 0
+    result = await conn.execute(delete(por_leaves).where(por_leaves.c.round_id < oldest_kept))
+    return int(result.rowcount or 0)
 
 
 async def latest_round(conn: AsyncConnection) -> Round | None:

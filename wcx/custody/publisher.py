@@ -14,7 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wcx.custody.por_rounds import Round, publish_round, record_reserves
+from wcx.custody.por_rounds import Round, prune_leaves, publish_round, record_reserves
 from wcx.custody.reserves import BalanceSource, ReservesReport, ReserveWallet, Tier, check_reserves
 from wcx.engine.state import EngineState
 from wcx.observability.logging import get_logger
@@ -26,11 +26,13 @@ log = get_logger("wcx.custody.por")
 
 
 class PorSettings(BaseSettings):
-    """POR_INTERVAL_S (0: never publish automatically) and POR_WALLETS_FILE."""
+    """POR_INTERVAL_S (0: never publish automatically), POR_KEEP_ROUNDS and POR_WALLETS_FILE."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    por_interval_s: float = Field(3600.0, ge=0)
+    por_interval_s: float = Field(86400.0, ge=0)
+    # Leaves are users x assets per round; older rounds keep their published roots only.
+    por_keep_rounds: int = Field(30, ge=1)
     por_wallets_file: Path = DEFAULT_WALLETS_FILE
 
 
@@ -82,6 +84,7 @@ class PorPublisher:
         state_of: Callable[[], EngineState],
         *,
         interval_s: float,
+        keep_rounds: int = 30,
         wallets: Sequence[ReserveWallet] = (),
         nodes: Mapping[str, BalanceSource] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -90,6 +93,7 @@ class PorPublisher:
         self._db = db
         self._state_of = state_of
         self._interval_s = interval_s
+        self._keep_rounds = keep_rounds
         self._nodes = dict(nodes or {})
         # Only wallets whose chain has a node can be checked; the others are reported once here.
         self._wallets = [w for w in wallets if w.chain in self._nodes]
@@ -118,6 +122,7 @@ class PorPublisher:
         state = self._state_of()
         async with self._db.begin() as connection:
             published = await publish_round(connection, state, now=now)
+            await prune_leaves(connection, self._keep_rounds)
         if not self._wallets:
             return Publication(published, None)
         report = await check_reserves(
