@@ -142,6 +142,16 @@ async def user(clients: dict[str, httpx.AsyncClient], clock: FakeClock, email: s
     return client
 
 
+@pytest.fixture(autouse=True)
+async def market(clocked: tuple[Runtime, FakeClock], clients: dict[str, httpx.AsyncClient]) -> None:
+    """Resting orders, so the KYC limits can value ETH (mid 3 200 USDT) and BTC (mid 65 000 USDT)."""
+    maker = await user(clients, clocked[1], "maker@example.com")
+    for symbol, bid, ask in (("ETH-USDT", "3000", "3400"), ("BTC-USDT", "60000", "70000")):
+        for side, price in (("buy", bid), ("sell", ask)):
+            order = {"symbol": symbol, "side": side, "price": price, "quantity": "0.1"}
+            assert (await maker.post("/orders", order)).status_code == 201
+
+
 @pytest.fixture
 async def alice(clocked: tuple[Runtime, FakeClock], clients: dict[str, httpx.AsyncClient]) -> Client:
     """Alice, funded, 2FA on."""
@@ -200,7 +210,6 @@ async def test_lower_case_address_is_accepted_and_checksummed(alice: Client) -> 
         ({"amount": "-1"}, (400, "NEGATIVE_AMOUNT")),
         ({"amount": "1e3"}, (400, "INVALID_AMOUNT")),
         ({"asset": "DOGE"}, (400, "UNKNOWN_ASSET")),
-        ({"amount": "51"}, (403, "DAILY_LIMIT_EXCEEDED")),
         (
             {"asset": "BTC", "address": bech32.encode("bcrt", 0, bytes(range(20))), "amount": "1.5"},
             (422, "INSUFFICIENT_FUNDS"),
@@ -217,14 +226,34 @@ async def test_bad_requests_are_refused_and_leave_nothing(
     assert (await alice.get("/withdrawals")).json() == []
 
 
-async def test_daily_limit_counts_earlier_withdrawals(alice: Client) -> None:
-    assert (await alice.withdraw(amount="4")).status_code == 201
-    assert (await alice.withdraw(amount="4")).status_code == 201
-    assert code_of(await alice.withdraw(amount="43")) == (403, "DAILY_LIMIT_EXCEEDED")
+async def set_tier(runtime: Runtime, user: Client, tier: int) -> None:
+    """An operator's KYC tier override."""
+    async with runtime.db.begin() as conn:
+        await runtime.kyc.set_tier(conn, user.user_id, tier)
+
+
+async def test_kyc_tier_daily_limit_counts_earlier_withdrawals(
+    clocked: tuple[Runtime, FakeClock], alice: Client
+) -> None:
+    await set_tier(clocked[0], alice, 1)  # 2 000 USDT a day (config/kyc.toml)
+    first = await alice.withdraw(asset="USDT", amount="1500")
+    assert first.status_code == 201, first.text
+    assert code_of(await alice.withdraw(asset="USDT", amount="600")) == (403, "KYC_WITHDRAWAL_DAILY_LIMIT")
+    # Valued at the market: 1 ETH (mid 3 200 USDT) is over what is left as well.
+    assert code_of(await alice.withdraw(amount="0.2")) == (403, "KYC_WITHDRAWAL_DAILY_LIMIT")
     # A cancelled withdrawal gives its share of the limit back.
-    first = (await alice.get("/withdrawals")).json()[-1]["id"]
-    assert (await alice.post(f"/withdrawals/{first}/cancel")).json()["state"] == "released"
-    assert (await alice.withdraw(amount="43")).status_code == 201
+    assert (await alice.post(f"/withdrawals/{first.json()['id']}/cancel")).json()["state"] == "released"
+    assert (await alice.withdraw(asset="USDT", amount="600")).status_code == 201
+    assert await alice.balance("USDT") == ("999398.000000", "602.000000")
+
+
+async def test_a_tier_without_withdrawals_is_refused(
+    clocked: tuple[Runtime, FakeClock], alice: Client
+) -> None:
+    await set_tier(clocked[0], alice, 0)
+    assert code_of(await alice.withdraw(amount="1")) == (403, "KYC_WITHDRAWALS_NOT_ALLOWED")
+    assert await alice.balance("ETH") == ("100.000000000000000000", "0.000000000000000000")
+    assert (await alice.get("/withdrawals")).json() == []
 
 
 async def test_session_needs_2fa_on_and_a_current_code(

@@ -1,7 +1,8 @@
 """Withdrawal endpoints under /api/v1: request, list, get and cancel withdrawals; the address book.
 
-The router composes the sibling contexts: authentication and 2FA (`wcx.api.auth`), the caller's daily
-limit (tier from configuration until `wcx.kyc` lands) and the pipeline (`wcx.wallet.withdrawals`).
+The router composes the sibling contexts: authentication and 2FA (`wcx.api.auth`), the KYC tier's
+withdrawal limits (`wcx.api.kyc_limits`, checked inside the pipeline's per-user serialisation right
+before the hold) and the pipeline (`wcx.wallet.withdrawals`).
 Sessions confirm each withdrawal with a TOTP code; API keys need the `withdraw` permission, which is
 only granted with an IP allowlist that every signed request is checked against.
 """
@@ -162,11 +163,6 @@ async def _step_up(runtime: Runtime, principal: Principal, code: str | None) -> 
         await confirm_totp(runtime.db, auth_state(runtime), principal.user_id, code)
 
 
-async def daily_limit(runtime: Runtime, policy: WithdrawalPolicy, user_id: int, asset: str) -> int:
-    """The caller's rolling 24 h limit in `asset` for their KYC tier."""
-    return policy.daily_limit(policy.default_tier, asset)
-
-
 def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
@@ -178,7 +174,10 @@ async def request_withdrawal(
     """Request a withdrawal: validated, held, then approved automatically or queued for four-eyes."""
     policy = policy_of(runtime)
     await _step_up(runtime, principal, body.totp_code)
-    limit = await daily_limit(runtime, policy, principal.user_id, body.asset)
+
+    async def kyc_limit(asset: str, total: int) -> None:
+        await require_withdrawal_allowed(runtime, principal.user_id, asset, total)
+
     req = WithdrawalRequest(
         user_id=principal.user_id,
         asset=body.asset,
@@ -189,17 +188,7 @@ async def request_withdrawal(
         ip=_client_ip(request),
     )
     try:
-        w = await service.request_withdrawal(
-            runtime.db,
-            runtime,
-            policy,
-            req,
-            daily_limit=limit,
-            # The KYC tier's daily / monthly limits in USDT, checked under the pipeline's per-user lock.
-            before_hold=lambda asset, total: require_withdrawal_allowed(
-                runtime, principal.user_id, asset, total
-            ),
-        )
+        w = await service.request_withdrawal(runtime.db, runtime, policy, req, before_hold=kyc_limit)
     except WithdrawalError as exc:
         raise api_error(exc) from None
     return _out(runtime, w)

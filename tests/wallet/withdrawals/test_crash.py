@@ -1,4 +1,4 @@
-"""Crash test: SIGKILL the real `wcx serve` between sign and broadcast, after the node took the
+"""Crash test (an ERC-20 withdrawal): SIGKILL the real `wcx serve` between sign and broadcast, after the node took the
 transaction but before the server recorded it, and between broadcast and confirmation. It ends with
 exactly one transaction on chain, sent once per arrival the node saw, and the hold settled."""
 
@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TO = "0x52908400098527886E0F7030069857D2E4169EE7"
 ETH = 10**18
+USDT = 10**6
 CONFIRMATIONS = 12  # config/chains.toml
 
 
@@ -30,7 +31,8 @@ async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settl
     hot = ethereum_address(
         generate_hot_key(module=softhsm.module, token_label=token, pin=USER_PIN, key_label="hot")
     )
-    await evm.send_eth(hot, 10 * ETH)
+    await evm.send_eth(hot, 10 * ETH)  # gas
+    await evm.send_token(hot, 10_000 * USDT)
     node = EthereumNode(evm.rpc, tokens={evm.token: "USDT"})
     data_dir = tmp_path / "data"
 
@@ -51,8 +53,8 @@ async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settl
     server = start()
     alice = Customer("alice@example.com")
     alice.sign_up(server)
-    alice.credit(server, "ETH", "5")
-    wid = alice.withdraw(server, "ETH", TO, "1")["id"]
+    alice.credit(server, "USDT", "5000")
+    wid = alice.withdraw(server, "USDT", TO, "1000")["id"]
     wait_for(evm_node.arrived.is_set, "the signed transaction to reach the node")
     server.kill()
     row = stored(data_dir, wid)
@@ -63,10 +65,7 @@ async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settl
     # 2. Restarted, it sends the recorded bytes; the node mines them but the answer never comes back.
     evm_node.set_gate(Gate.APPLY_THEN_HANG)
     server = start()
-    assert alice.balance(server, "ETH") == (
-        "3.998000000000000000",
-        "1.002000000000000000",
-    )  # the hold survived
+    assert alice.balance(server, "USDT") == ("3998.000000", "1002.000000")  # the hold survived
     wait_for(evm_node.arrived.is_set, "the re-sent transaction")
     wait_for(lambda: evm_node.sends and len(evm_node.sends) == 2, "the second send")
     assert await node.transaction(signed_hash) == 1
@@ -87,8 +86,8 @@ async def test_kill_between_sign_broadcast_and_confirmation_sends_once_and_settl
     server = start()
     wait_for(lambda: stored(data_dir, wid)["state"] == "settled", "the withdrawal to settle", timeout=60)
     assert alice.get(server, f"/withdrawals/{wid}")["state"] == "settled"
-    assert alice.balance(server, "ETH") == ("3.998000000000000000", "0.000000000000000000")
+    assert alice.balance(server, "USDT") == ("3998.000000", "0.000000")
     server.stop()
     assert len(evm_node.sends) == 2  # the two arrivals above; nothing was sent after the restart
     assert await node.nonce(hot) == 1  # exactly one transaction from the hot wallet
-    assert await node.balance(TO, "ETH") == ETH
+    assert await node.balance(TO, "USDT") == 1000 * USDT

@@ -20,7 +20,6 @@ from .conftest import CONFIRMATIONS, ETH, USDT, Chain
 pytestmark = pytest.mark.anyio
 
 TO = "0x52908400098527886E0F7030069857D2E4169EE7"
-UNLIMITED = 10**30
 
 
 def processor(runtime: Runtime, policy: WithdrawalPolicy, chain: Chain) -> WithdrawalProcessor:
@@ -31,7 +30,7 @@ def processor(runtime: Runtime, policy: WithdrawalPolicy, chain: Chain) -> Withd
 async def request(runtime: Runtime, policy: WithdrawalPolicy, user: int, asset: str, amount: str) -> str:
     """Request a withdrawal to TO; its id."""
     req = WithdrawalRequest(user_id=user, asset=asset, address=TO, amount=amount)
-    return (await service.request_withdrawal(runtime.db, runtime, policy, req, daily_limit=UNLIMITED)).id
+    return (await service.request_withdrawal(runtime.db, runtime, policy, req)).id
 
 
 async def state_of(runtime: Runtime, withdrawal_id: str) -> State:

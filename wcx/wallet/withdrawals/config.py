@@ -1,5 +1,6 @@
-"""Withdrawal policy from `config/withdrawals.toml`: per-asset fee, minimum, approval threshold, hot/cold
-bounds, and daily limits per KYC tier. Amounts are parsed at the asset's scale and never rounded.
+"""Withdrawal policy from `config/withdrawals.toml`: per-asset fee, minimum, approval threshold and hot/cold
+bounds. Amounts are parsed at the asset's scale and never rounded. Daily and monthly limits are the
+KYC tier's (`config/kyc.toml`, enforced by the API through `wcx.kyc`).
 Which chain and network an asset travels on comes from the chains configuration (`wcx.wallet.config`)."""
 
 from __future__ import annotations
@@ -52,17 +53,11 @@ class AssetPolicy:
 
 @dataclass(frozen=True, slots=True)
 class WithdrawalPolicy:
-    """The whole policy: assets, four-eyes rule, address-book delay, daily limits per tier."""
+    """The whole policy: assets, four-eyes rule, address-book delay (limits are the KYC tier's)."""
 
     assets: Mapping[str, AssetPolicy]
     approvals_required: int
     address_cooling_off_s: int
-    default_tier: int
-    daily_limits: Mapping[int, Mapping[str, int]]
-
-    def daily_limit(self, tier: int, asset: str) -> int:
-        """Minor units of `asset` a user of `tier` may withdraw per rolling day (0: none)."""
-        return self.daily_limits.get(tier, {}).get(asset, 0)
 
 
 def _amount(entry: Mapping[str, Any], key: str, scale: int, where: str) -> int:
@@ -105,15 +100,6 @@ def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int], chains: Chai
             continue
         if code in scales:
             assets[code] = _asset(code, entry, scales[code], chain)
-    limits: dict[int, dict[str, int]] = {}
-    for tier, entry in doc.get("daily_limits", {}).items():
-        if not str(tier).isdigit():
-            raise WithdrawalConfigError(f"daily_limits.{tier}: tiers are non-negative integers")
-        limits[int(tier)] = {
-            code: _amount(entry, code, scales[code], f"daily_limits.{tier}")
-            for code in entry
-            if code in assets
-        }
     approvals = int(doc.get("approvals_required", 2))
     if approvals < 2:
         raise WithdrawalConfigError("approvals_required: four-eyes means at least 2")
@@ -121,8 +107,6 @@ def parse_policy(doc: Mapping[str, Any], scales: Mapping[str, int], chains: Chai
         assets=assets,
         approvals_required=approvals,
         address_cooling_off_s=int(float(doc.get("address_cooling_off_hours", 24)) * 3600),
-        default_tier=int(doc.get("default_tier", 1)),
-        daily_limits=limits,
     )
 
 

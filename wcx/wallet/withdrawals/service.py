@@ -27,13 +27,12 @@ from wcx.wallet.withdrawals.addresses import canonical_address
 from wcx.wallet.withdrawals.config import WithdrawalPolicy
 from wcx.wallet.withdrawals.errors import WithdrawalError
 from wcx.wallet.withdrawals.records import Ledger, Withdrawal, aware, from_row, load, move, query, utc_now
-from wcx.wallet.withdrawals.states import CANCELLABLE, NOT_COUNTED, RELEASING, State
+from wcx.wallet.withdrawals.states import CANCELLABLE, RELEASING, State
 from wcx.wallet.withdrawals.tables import withdrawal_addresses, withdrawal_approvals, withdrawals
 
 MAX_MEMO = 128
 MAX_LIST = 500
 MAX_REASON = 255
-DAY = timedelta(days=1)
 
 BeforeHold = Callable[[str, int], Awaitable[None]]
 """Called with (asset, amount + fee) just before a request is written and held; raises to refuse."""
@@ -130,19 +129,6 @@ async def _deposit_address_owner(db: AsyncEngine, chain: str, address: str) -> i
     return None if owner is None else int(owner)
 
 
-async def withdrawn_since(conn: AsyncConnection, user_id: int, asset: str, since: datetime) -> int:
-    """Minor units of `asset` the user withdrew or has on the way since `since`."""
-    rows = await conn.execute(
-        select(withdrawals.c.amount).where(
-            withdrawals.c.user_id == user_id,
-            withdrawals.c.asset == asset,
-            withdrawals.c.created_at >= since,
-            withdrawals.c.state.not_in([s.value for s in NOT_COUNTED]),
-        )
-    )
-    return sum(amount for (amount,) in rows)
-
-
 async def _check_address_book(
     conn: AsyncConnection, user_id: int, asset: str, address: str, now: datetime
 ) -> None:
@@ -175,15 +161,14 @@ async def request_withdrawal(
     policy: WithdrawalPolicy,
     request: WithdrawalRequest,
     *,
-    daily_limit: int | None = None,
     before_hold: BeforeHold | None = None,
     now: datetime | None = None,
 ) -> Withdrawal:
     """Validate, persist as requested, hold in the engine, then approve or queue for four-eyes.
 
-    `daily_limit` (minor units, rolling 24 h) is checked here when given; `before_hold(asset, amount +
-    fee)` runs right before the row and the hold, serialised per user (the API layer checks the KYC
-    tier's limits there and raises its own error). Any refusal leaves neither a row nor a hold behind.
+    `before_hold(asset, amount + fee)` runs right before the row and the hold, serialised per user: the
+    API layer checks the KYC tier's limits there and raises its own error. Any refusal leaves neither a
+    row nor a hold behind.
     """
     now = now or utc_now()
     asset = policy.assets.get(request.asset)
@@ -205,14 +190,6 @@ async def request_withdrawal(
     async with _lock(request.user_id):
         async with db.begin() as conn:
             await _check_address_book(conn, request.user_id, asset.asset, address, now)
-            if daily_limit is not None:
-                used = await withdrawn_since(conn, request.user_id, asset.asset, now - DAY)
-                if used + amount > daily_limit:
-                    raise WithdrawalError(
-                        "forbidden",
-                        "DAILY_LIMIT_EXCEEDED",
-                        f"24 h limit {daily_limit}, already used {used} (minor units of {asset.asset})",
-                    )
             if ledger.engine.state.balance(request.user_id, asset.asset)[0] < amount + asset.fee:
                 raise WithdrawalError("forbidden", "INSUFFICIENT_FUNDS", "available balance < amount + fee")
         if before_hold is not None:

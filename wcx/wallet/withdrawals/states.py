@@ -42,8 +42,6 @@ OPEN = frozenset(State) - FINAL
 CANCELLABLE = frozenset({State.HELD, State.PENDING_APPROVAL, State.APPROVED})
 """A user may cancel until a transaction is signed; after that it is on its way."""
 RELEASING = frozenset({State.REJECTED, State.CANCELLED, State.FAILED})
-NOT_COUNTED = frozenset({State.REJECTED, State.CANCELLED, State.FAILED, State.RELEASED})
-"""States whose amount does not count towards the daily limit (nothing left or will leave)."""
 
 
 def can_move(source: State, target: State) -> bool:
