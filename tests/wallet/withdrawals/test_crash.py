@@ -1,6 +1,7 @@
-"""Crash test (an ERC-20 withdrawal): SIGKILL the real `wcx serve` between sign and broadcast, after the node took the
-transaction but before the server recorded it, and between broadcast and confirmation. It ends with
-exactly one transaction on chain, sent once per arrival the node saw, and the hold settled."""
+"""Crash test (an ERC-20 withdrawal): SIGKILL the real `wcx serve` between sign and broadcast, after
+the node took the transaction but before the server recorded it, and between broadcast and
+confirmation. It ends with exactly one transaction on chain, sent once per arrival the node saw, and
+the hold settled."""
 
 from __future__ import annotations
 
