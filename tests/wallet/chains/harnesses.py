@@ -195,6 +195,10 @@ class BitcoinHarness:
         await self.rpc.call("invalidateblock", await self.rpc.call("getblockhash", snapshot + 1))
         self._empty_blocks = True
 
+    async def mine_mempool(self) -> None:
+        """Mine one block with whatever waits in the mempool (e.g. payments a revert put back)."""
+        await self.rpc.call("generatetoaddress", 1, self._miner)
+
     async def signed_tx(self) -> bytes:
         """A PSBT payment from a Signer's funded P2WPKH address, signed, finalised and verified offline."""
         signer = FakeSigner(secrets.token_bytes(16))
