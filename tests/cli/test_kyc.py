@@ -36,6 +36,8 @@ def test_rescreen_loads_lists_and_reports_changes_only_once(
     )
     changed = runner.invoke(app, ["kyc", "rescreen"])
     assert json.loads(changed.stdout) == {"changed": ["sdn"], "reopened": 0}
+    rotated = runner.invoke(app, ["kyc", "rotate-key"])
+    assert json.loads(rotated.stdout) == {"documents": 0, "submissions": 0}
     monkeypatch.setenv("KYC_SANCTIONS_FILES", str(tmp_path / "missing.csv"))
     missing = runner.invoke(app, ["kyc", "rescreen"])
     assert missing.exit_code != 0 and "missing.csv" in missing.output

@@ -60,3 +60,13 @@ def test_an_incoherent_tier_file_is_refused(change: object, message: str, tmp_pa
     change(doc)  # type: ignore[operator]
     with pytest.raises(KycConfigError, match=message):
         parse_kyc_config(doc, 6)
+
+
+def test_retired_keys_decrypt_only_and_must_be_keys() -> None:
+    old = base64.b64encode(os.urandom(32)).decode()
+    settings = load_kyc_settings(
+        wcx_env="production", kyc_encryption_key=REAL_KEY, kyc_encryption_old_keys=old
+    )
+    assert settings.encryption_keys() == [base64.b64decode(REAL_KEY), base64.b64decode(old)]
+    with pytest.raises(KycConfigError):
+        load_kyc_settings(wcx_env="production", kyc_encryption_key=REAL_KEY, kyc_encryption_old_keys="short")

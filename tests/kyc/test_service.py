@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from wcx.kyc import Decision, KycError, KycService, PersonalData, Status
 from wcx.kyc.status import TRANSITIONS, check_transition
 from wcx.kyc.tables import kyc_documents, kyc_submissions
 from wcx.store.schema import users
-from wcx.testing.kyc import sample_jpeg, sample_pdf, sample_png
+from wcx.testing.kyc import make_kyc_service, sample_jpeg, sample_pdf, sample_png
 
 from .conftest import Database, run
 
@@ -232,5 +233,33 @@ def test_refused_upload_leaves_no_file_and_no_row(
             count: Any = (await conn.execute(select(kyc_documents.c.id))).all()
         assert count == []
         assert not [p for p in (tmp_path / "vault").rglob("*") if p.is_file()]
+
+    with_db(database, body)
+
+
+def test_key_rotation_rewrites_documents_and_personal_data(database: Database, tmp_path: Path) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    before = make_kyc_service(tmp_path / "vault", key=old)
+    during = make_kyc_service(tmp_path / "vault", key=[new, old])
+    after = make_kyc_service(tmp_path / "vault", key=new)
+    png = sample_png()
+
+    async def body(db: AsyncEngine) -> None:
+        async with db.begin() as conn:
+            user = await new_user(conn, "rotate@example.com")
+            draft = await before.create_submission(conn, user, 2, ALICE)
+            stored = await before.add_document(conn, user, draft.id, "id_document", "id.png", png)
+        async with db.connect() as conn:
+            with pytest.raises(KycError) as unreadable:
+                await after.read_document(conn, stored.id)
+            assert unreadable.value.code == "KYC_DOCUMENT_UNREADABLE"
+            assert (await during.read_document(conn, stored.id))[1] == png
+        async with db.begin() as conn:
+            assert await during.rotate_keys(conn) == (1, 1)
+        async with db.connect() as conn:
+            assert (await after.read_document(conn, stored.id))[1] == png
+            assert (await after.get_submission(conn, user, draft.id)).personal_data == ALICE
+            with pytest.raises(KycError):
+                await before.read_document(conn, stored.id)
 
     with_db(database, body)

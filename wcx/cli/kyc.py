@@ -9,7 +9,7 @@ import typer
 
 from wcx.cli.dev import _settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
-from wcx.kyc import KycConfigError, KycService, create_kyc_service, load_kyc_settings
+from wcx.kyc import KycConfigError, KycError, KycService, create_kyc_service, load_kyc_settings
 from wcx.store.db import create_engine
 from wcx.store.migrate import upgrade
 
@@ -52,6 +52,31 @@ def rescreen() -> None:
     service, url = _service()
     changed, reopened = asyncio.run(_rescreen(service, url))
     typer.echo(json.dumps({"changed": changed, "reopened": reopened}))
+
+
+async def _rotate(service: KycService, url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await service.rotate_keys(conn)
+    finally:
+        await engine.dispose()
+
+
+@app.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every KYC document and all personal data under KYC_ENCRYPTION_KEY.
+
+    Set the new key as KYC_ENCRYPTION_KEY and the old one in KYC_ENCRYPTION_OLD_KEYS (servers read
+    both meanwhile), run this, then drop the old key. Prints {"documents": N, "submissions": M}.
+    """
+    service, url = _service()
+    try:
+        documents, submissions = asyncio.run(_rotate(service, url))
+    except KycError as exc:
+        typer.echo(f"{exc.code}: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"documents": documents, "submissions": submissions}))
 
 
 @app.command("tiers")

@@ -801,6 +801,41 @@ class KycService:
             ).scalar_one()
         )
 
+    async def rotate_keys(self, conn: AsyncConnection) -> tuple[int, int]:
+        """Rewrite every document file and sealed personal data under the current key:
+        (documents, submissions) rewritten. Afterwards the retired keys are no longer needed."""
+        documents = 0
+        for storage_name, user_id in list(
+            await conn.execute(select(kyc_documents.c.storage_name, kyc_documents.c.user_id))
+        ):
+            try:
+                self.vault.reseal(storage_name, user_id)
+            except VaultError as exc:
+                raise KycError("KYC_DOCUMENT_UNREADABLE", str(exc), kind="unavailable") from None
+            documents += 1
+        submissions = 0
+        rows = await conn.execute(
+            select(kyc_submissions.c.id, kyc_submissions.c.personal_data).where(
+                kyc_submissions.c.personal_data.is_not(None)
+            )
+        )
+        for submission_id, sealed in list(rows):
+            try:
+                resealed = self.sealer.reseal(sealed, f"kyc-submission:{submission_id}")
+            except VaultError:
+                raise KycError(
+                    "KYC_DATA_UNREADABLE",
+                    f"submission {submission_id} does not authenticate",
+                    kind="unavailable",
+                ) from None
+            await conn.execute(
+                update(kyc_submissions)
+                .where(kyc_submissions.c.id == submission_id)
+                .values(personal_data=resealed)
+            )
+            submissions += 1
+        return documents, submissions
+
     # --- review (the admin side) ------------------------------------------------------------------------
 
     async def list_queue(

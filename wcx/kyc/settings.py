@@ -44,6 +44,8 @@ class KycSettings(BaseSettings):
     wcx_env: Environment = Environment.DEVELOPMENT
     data_dir: Path = Path("data")
     kyc_encryption_key: SecretStr = SecretStr(DEV_ENCRYPTION_KEY)
+    kyc_encryption_old_keys: SecretStr = SecretStr("")
+    """Comma-separated retired keys: decryption only, until `wcx kyc rotate-key` has rewritten everything."""
     kyc_config_file: Path | None = None
     kyc_storage_dir: Path | None = None
     kyc_default_tier: int | None = Field(None, ge=0, le=3)
@@ -58,7 +60,7 @@ class KycSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> KycSettings:
-        decode_key(self.kyc_encryption_key.get_secret_value())
+        self.encryption_keys()
         if self.wcx_env is Environment.DEVELOPMENT:
             return self
         if self.kyc_encryption_key.get_secret_value().strip() == DEV_ENCRYPTION_KEY:
@@ -82,6 +84,11 @@ class KycSettings(BaseSettings):
     def encryption_key(self) -> bytes:
         """The raw AES-256 key."""
         return decode_key(self.kyc_encryption_key.get_secret_value())
+
+    def encryption_keys(self) -> list[bytes]:
+        """The current key first, then the retired ones."""
+        old = [decode_key(k) for k in self.kyc_encryption_old_keys.get_secret_value().split(",") if k.strip()]
+        return [self.encryption_key(), *old]
 
     def storage_dir(self) -> Path:
         """Where encrypted documents live (KYC_STORAGE_DIR, else `data_dir/kyc/documents`)."""

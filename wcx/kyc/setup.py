@@ -61,11 +61,11 @@ def create_kyc_service(settings: KycSettings, asset_scales: Mapping[str, int]) -
         default = settings.kyc_default_tier
     else:
         default = config.development_tier if settings.development else config.default_tier
-    key = settings.encryption_key()
+    keys = settings.encryption_keys()
     return KycService(
         config,
-        DocumentVault(settings.storage_dir(), key),
-        Sealer(key),
+        DocumentVault(settings.storage_dir(), keys),
+        Sealer(keys),
         default_tier=default,
         screener=Screener(load_lists(settings), settings.kyc_match_threshold),
         provider=create_provider(settings),

@@ -31,15 +31,16 @@ def make_kyc_service(
     default_tier: int = 0,
     lists: Sequence[ScreeningList] = (),
     clock: Callable[[], datetime] = utc_now,
-    key: bytes | None = None,
+    key: bytes | Sequence[bytes] | None = None,
     provider: KycProvider | None = None,
 ) -> KycService:
-    """A KYC service with the shipped tiers, documents under `root`, a random key."""
-    key = key or secrets.token_bytes(32)
+    """A KYC service with the shipped tiers, documents under `root`, a random key (or `key`: one key, or
+    the current key followed by retired ones)."""
+    keys = key or secrets.token_bytes(32)
     return KycService(
         load_kyc_config(DEFAULT_KYC_FILE, DEMO_SCALES),
-        DocumentVault(root, key),
-        Sealer(key),
+        DocumentVault(root, keys),
+        Sealer(keys),
         default_tier=default_tier,
         screener=Screener(lists),
         provider=provider,
