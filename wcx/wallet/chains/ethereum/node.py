@@ -172,7 +172,10 @@ class EthereumNode:
         result = await self.rpc.call(
             self.w3.eth.call({"to": contract, "data": hex0x(balance_of_call(owner))})
         )
-        return word(result)
+        try:
+            return word(result)
+        except ValueError:  # no contract at that address (empty answer) or a non-ERC-20 one
+            raise ChainError(f"{contract} did not answer balanceOf like an ERC-20") from None
 
     async def broadcast(self, raw_tx: bytes) -> str:
         """Send a signed raw transaction; a node that already has it answers with the same hash."""

@@ -1,0 +1,86 @@
+"""Ethereum specifics beyond the conformance suite: token payments, reverted transactions, bad contracts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from wcx.testing.evm import LocalEvm, in_process_rpc
+from wcx.testing.signers import FakeSigner
+from wcx.wallet.chains import ChainError, TransactionFailedError
+from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum.tx import build_payment, sender_of, sign_payment
+from wcx.wallet.signers.ethereum import ethereum_address
+
+
+def on_chain(body: Callable[[LocalEvm, EthereumNode], Awaitable[None]]) -> None:
+    """Run `body` against a fresh in-process chain with the test token deployed."""
+
+    async def main() -> None:
+        evm = await LocalEvm(in_process_rpc()).start()
+        await body(evm, EthereumNode(evm.rpc, tokens={evm.token: "USDT"}))
+
+    asyncio.run(main())
+
+
+def test_token_payment_signed_through_a_signer_moves_the_tokens() -> None:
+    async def body(evm: LocalEvm, node: EthereumNode) -> None:
+        signer = FakeSigner(b"hot wallet")
+        hot = ethereum_address(signer.public_key())
+        await evm.send_eth(hot, 10**18)  # gas
+        await evm.send_token(hot, 500 * 10**6)
+        customer = "0x" + "5a" * 20
+        payment = build_payment(
+            chain_id=await node.chain_id(),
+            nonce=await node.nonce(hot),
+            to=customer,
+            amount=120 * 10**6,
+            fee=await node.fee_estimate(),
+            token=evm.token,
+        )
+        signed = sign_payment(signer, payment)
+        assert sender_of(signed.raw) == hot
+        tx_hash = await node.broadcast(signed.raw)
+        assert tx_hash == "0x" + signed.tx_hash.hex()
+        assert await node.transaction(tx_hash) == 1  # eth-tester mines on arrival
+        assert await node.balance(customer, "USDT") == 120 * 10**6
+        assert await node.balance(hot, "USDT") == 380 * 10**6
+        assert await node.nonce(hot) == 1
+        [transfer] = await node.transfers(0, await evm.height(), [customer])
+        assert (transfer.asset, transfer.amount, transfer.sender) == ("USDT", 120 * 10**6, hot)
+
+    on_chain(body)
+
+
+def test_a_reverted_transaction_is_failed_not_confirmed() -> None:
+    async def body(evm: LocalEvm, node: EthereumNode) -> None:
+        signer = FakeSigner(b"empty token balance")
+        hot = ethereum_address(signer.public_key())
+        await evm.send_eth(hot, 10**18)
+        payment = build_payment(
+            chain_id=await node.chain_id(),
+            nonce=0,
+            to="0x" + "5b" * 20,
+            amount=1,
+            fee=await node.fee_estimate(),
+            token=evm.token,  # the signer holds no tokens: the transfer reverts
+        )
+        tx_hash = await node.broadcast(sign_payment(signer, payment).raw)
+        with pytest.raises(TransactionFailedError):
+            await node.transaction(tx_hash)
+        assert await node.transfers(0, await evm.height(), ["0x" + "5b" * 20]) == []
+
+    on_chain(body)
+
+
+def test_balance_of_a_token_without_a_contract_is_a_chain_error() -> None:
+    async def body(evm: LocalEvm, node: EthereumNode) -> None:
+        broken = EthereumNode(evm.rpc, tokens={"0x" + "77" * 20: "USDT"})
+        with pytest.raises(ChainError, match="ERC-20"):
+            await broken.balance(evm.funder, "USDT")
+        with pytest.raises(ChainError, match="no asset"):
+            await node.balance(evm.funder, "BTC")
+
+    on_chain(body)
