@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -21,14 +22,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 
-from api.test_blackbox import (  # the black-box server launcher and service set-up of tests/api
-    POSTGRES_SERVER,
-    REDIS_URL,
-    Server,
-    _admin,
-    _skip_or_fail,
-    sign_up,
-)
+from wcx.testing.server import Server
+from wcx.testing.services import POSTGRES_SERVER, missing_service, postgres_admin
 
 
 class EgressRefusedError(OSError):
@@ -142,9 +137,27 @@ def config(url: str, trader: Trader | None = None, **options: Any) -> dict[str, 
     return settings
 
 
+PASSWORD = "correct horse battery"
+REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def session_headers(http: httpx.Client, email: str) -> dict[str, str]:
+    """Register (auto-verified in development) and log in: the access token's header."""
+    assert http.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code == 202
+    login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def create_key(http: httpx.Client, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    """A new API key (POST /api/v1/api-keys) with read and trade permissions."""
+    created = http.post("/api/v1/api-keys", json={"permissions": ["read", "trade"], **body}, headers=headers)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
 def _trader(http: httpx.Client, email: str, funds: dict[str, str]) -> Trader:
-    session = sign_up(http, email)
-    created = session.ok("POST", "/api/v1/api-keys", {"permissions": ["read", "trade"]}, status=201)
+    created = create_key(http, session_headers(http, email))
     for asset, amount in funds.items():
         response = http.post("/dev/credit", json={"email": email, "asset": asset, "amount": amount})
         assert response.status_code == 200, response.text
@@ -161,17 +174,17 @@ def backend(kind: str) -> Iterator[dict[str, str]]:
         with Redis.from_url(REDIS_URL) as redis:
             redis.ping()
     except RedisError as exc:
-        _skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc!r}")
+        missing_service(f"Redis at {REDIS_URL} unreachable: {exc!r}")
     name = f"wcx_test_{secrets.token_hex(6)}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        _skip_or_fail(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
+        missing_service(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
     database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
     try:
         yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")

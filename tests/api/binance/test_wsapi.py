@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from websockets.sync.client import connect
 
-from api.binance.conftest import Trader, Venue, config
-from api.test_blackbox import sign_up
+from api.binance.conftest import Trader, Venue, config, create_key, session_headers
 
 # The bus, the rate limits and the replay store differ between backends: run both.
 pytestmark = pytest.mark.parametrize("venue", ["sqlite", "postgresql+redis"], indirect=True)
@@ -154,17 +153,8 @@ def test_ed25519_keys_sign_rest_and_websocket_api(venue: Venue) -> None:
     private = Ed25519PrivateKey.generate()
     public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     with httpx.Client(base_url=venue.url, timeout=30) as http:
-        session = sign_up(http, "ed@example.com")
-        created = session.ok(
-            "POST",
-            "/api/v1/api-keys",
-            {
-                "kind": "ed25519",
-                "public_key": base64.b64encode(public).decode(),
-                "permissions": ["read", "trade"],
-            },
-            status=201,
-        )
+        headers = session_headers(http, "ed@example.com")
+        created = create_key(http, headers, kind="ed25519", public_key=base64.b64encode(public).decode())
         assert (
             http.post(
                 "/dev/credit", json={"email": "ed@example.com", "asset": "USDT", "amount": "1000"}
