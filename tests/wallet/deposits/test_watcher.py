@@ -211,6 +211,22 @@ async def test_ignores_strangers_internal_senders_and_blocks_before_start(runtim
     assert (s.balance("ETH"), s.balance("USDT")) == (0, 1)
 
 
+async def test_a_node_behind_the_checkpoint_is_waited_for_not_taken_as_a_reorg(runtime: Runtime) -> None:
+    s = await Setup(runtime, ethereum_spec(confirmations=5)).start()
+    watcher = s.watcher()
+    s.node.pay(s.address, 77, "ETH")
+    s.node.mine(3)
+    await watcher.poll()
+    reorgs = metric("wallet_deposit_reorgs_total", chain="ethereum")
+    lagging = FakeChainNode("ethereum", ("ETH", "USDT"))  # a fail-over node still syncing: height 1
+    lagging.mine(1)
+    behind = DepositWatcher(lagging, s.spec, runtime.db, runtime.submit)
+    result = await behind.poll()
+    assert (result.tip, result.scanned_to, result.reorg_depth) == (1, 3, 0)
+    assert metric("wallet_deposit_reorgs_total", chain="ethereum") == reorgs
+    assert await s.statuses() == [("ETH", "pending")]
+
+
 async def test_run_survives_an_offline_node_and_stops_on_request(runtime: Runtime) -> None:
     s = await Setup(runtime, ethereum_spec(confirmations=1)).start()
     s.node.offline = True

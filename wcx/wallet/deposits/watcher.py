@@ -100,6 +100,17 @@ class DepositWatcher:
         tip = await self.node.tip()
         metrics.TIP_HEIGHT.labels(self.chain.name).set(tip.height)
         checkpoint = await self._checkpoint(tip)
+        if tip.height < checkpoint.height:
+            # A node behind us (restarted, still syncing, a fail-over replica): judging our blocks by
+            # it would report reorgs that never happened. Wait until it passes the checkpoint.
+            log.warning(
+                "node is behind the deposit watcher",
+                chain=self.chain.name,
+                tip=tip.height,
+                scanned=checkpoint.height,
+            )
+            metrics.HEIGHT_LAG.labels(self.chain.name).set(0)
+            return PollResult(tip.height, checkpoint.height)
         depth = 0
         fork = await self._fork_point(checkpoint)
         if fork is not None:
