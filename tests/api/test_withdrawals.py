@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from embit import bech32
+from sqlalchemy import select
 
 from wcx.api.app import create_app
 from wcx.api.auth.passwords import Passwords
@@ -20,6 +21,8 @@ from wcx.api.auth.signing import hmac_signature, message
 from wcx.api.auth.state import AuthState, attach
 from wcx.api.auth.store import MemoryStore
 from wcx.runtime import Runtime
+from wcx.store.audit import verify_audit
+from wcx.store.schema import audit_events
 from wcx.wallet.withdrawals import approve, list_queue, reject
 
 from .auth.conftest import FakeClock
@@ -360,3 +363,21 @@ async def test_a_deposit_address_of_this_exchange_is_refused(alice: Client, bob:
     deposit = (await bob.get("/deposit-address?asset=ETH")).json()["address"]
     assert code_of(await alice.withdraw(address=deposit.lower(), amount="1")) == (400, "OWN_ADDRESS")
     assert await alice.balance("ETH") == ("100.000000000000000000", "0.000000000000000000")
+
+
+async def test_requests_and_cancels_are_in_the_audit_trail(
+    clocked: tuple[Runtime, FakeClock], alice: Client
+) -> None:
+    wid = (await alice.withdraw(amount="1")).json()["id"]
+    await alice.post(f"/withdrawals/{wid}/cancel")
+    async with clocked[0].db.connect() as conn:
+        rows = (await conn.execute(select(audit_events).order_by(audit_events.c.id))).all()
+        verdict = await verify_audit(conn)
+    mine = [
+        (r.actor, r.action, r.details["after"]["withdrawal"])
+        for r in rows
+        if r.action.startswith("withdrawal.")
+    ]
+    actor = f"user:{alice.user_id}"
+    assert mine == [(actor, "withdrawal.request", wid), (actor, "withdrawal.cancel", wid)]
+    assert verdict.ok

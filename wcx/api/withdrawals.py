@@ -10,8 +10,8 @@ only granted with an IP allowlist that every signed request is checked against.
 from __future__ import annotations
 
 import weakref
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +26,7 @@ from wcx.api.public import runtime_of
 from wcx.api.trading import _private as private_principal
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
+from wcx.store.audit import record_audit
 from wcx.wallet.withdrawals import (
     BookEntry,
     State,
@@ -167,6 +168,23 @@ def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+async def _audit(
+    runtime: Runtime, principal: Principal, request: Request, action: str, after: dict[str, Any]
+) -> None:
+    """A security event in the hash-chained audit trail (who, from where, what)."""
+    actor = f"user:{principal.user_id}" + (f"/key:{principal.api_key_id}" if principal.api_key_id else "")
+    async with runtime.db.begin() as conn:
+        await record_audit(
+            conn,
+            actor=actor,
+            action=action,
+            target=f"user:{principal.user_id}",
+            ip=_client_ip(request),
+            after=after,
+            at=datetime.now(UTC),
+        )
+
+
 @router.post("/withdrawals", status_code=201, response_model=WithdrawalOut)
 async def request_withdrawal(
     body: WithdrawalIn, request: Request, principal: Withdrawer, runtime: RuntimeDep
@@ -191,7 +209,21 @@ async def request_withdrawal(
         w = await service.request_withdrawal(runtime.db, runtime, policy, req, before_hold=kyc_limit)
     except WithdrawalError as exc:
         raise api_error(exc) from None
-    return _out(runtime, w)
+    out = _out(runtime, w)
+    await _audit(
+        runtime,
+        principal,
+        request,
+        "withdrawal.request",
+        {
+            "withdrawal": w.id,
+            "asset": w.asset,
+            "address": w.address,
+            "amount": out.amount,
+            "state": w.state.value,
+        },
+    )
+    return out
 
 
 @router.get("/withdrawals", response_model=list[WithdrawalOut])
@@ -223,7 +255,7 @@ async def get_withdrawal(
 
 @router.post("/withdrawals/{withdrawal_id}/cancel", response_model=WithdrawalOut)
 async def cancel_withdrawal(
-    withdrawal_id: WithdrawalId, principal: Withdrawer, runtime: RuntimeDep
+    withdrawal_id: WithdrawalId, request: Request, principal: Withdrawer, runtime: RuntimeDep
 ) -> WithdrawalOut:
     """Cancel before signing; the held funds come back."""
     try:
@@ -232,6 +264,9 @@ async def cancel_withdrawal(
         )
     except WithdrawalError as exc:
         raise api_error(exc) from None
+    await _audit(
+        runtime, principal, request, "withdrawal.cancel", {"withdrawal": w.id, "state": w.state.value}
+    )
     return _out(runtime, w)
 
 
@@ -242,7 +277,9 @@ async def list_addresses(principal: Reader, runtime: RuntimeDep) -> list[Address
 
 
 @router.post("/withdrawal-addresses", status_code=201, response_model=AddressOut)
-async def add_address(body: AddressIn, principal: Withdrawer, runtime: RuntimeDep) -> AddressOut:
+async def add_address(
+    body: AddressIn, request: Request, principal: Withdrawer, runtime: RuntimeDep
+) -> AddressOut:
     """Add an address; it becomes usable after the cooling-off delay."""
     await _step_up(runtime, principal, body.totp_code)
     try:
@@ -256,14 +293,24 @@ async def add_address(body: AddressIn, principal: Withdrawer, runtime: RuntimeDe
         )
     except WithdrawalError as exc:
         raise api_error(exc) from None
+    after = {
+        "entry": entry.id,
+        "asset": entry.asset,
+        "address": entry.address,
+        "usable_from": entry.usable_from,
+    }
+    await _audit(runtime, principal, request, "withdrawal_address.add", after)
     return _address_out(entry)
 
 
 @router.delete("/withdrawal-addresses/{entry_id}", status_code=204)
-async def remove_address(entry_id: EntryId, principal: Withdrawer, runtime: RuntimeDep) -> Response:
+async def remove_address(
+    entry_id: EntryId, request: Request, principal: Withdrawer, runtime: RuntimeDep
+) -> Response:
     """Remove an address-book entry."""
     try:
         await service.remove_address(runtime.db, user_id=principal.user_id, entry_id=entry_id)
     except WithdrawalError as exc:
         raise api_error(exc) from None
+    await _audit(runtime, principal, request, "withdrawal_address.remove", {"entry": entry_id})
     return Response(status_code=204)

@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 from eth_account import Account
+from sqlalchemy import update
 
 from wcx.engine.state import FEE_ACCOUNT, OMNIBUS_ACCOUNT
 from wcx.runtime import Runtime
+from wcx.store.schema import users
 from wcx.testing.softhsm import USER_PIN, SoftHsm
 from wcx.wallet.signers import Pkcs11Signer, ethereum_address, generate_hot_key
 from wcx.wallet.withdrawals import State, WithdrawalPolicy, WithdrawalRequest, approve, service
@@ -142,3 +144,19 @@ async def test_cancel_before_signing_releases_and_nothing_is_sent(
     await processor(runtime, policy, chain).run_once()
     assert await chain.node.nonce(chain.wallet.address) == 0
     assert runtime.engine.state.balance(alice, "ETH") == (20 * ETH, 0)
+
+
+async def test_a_frozen_users_withdrawal_is_not_sent(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, alice: int
+) -> None:
+    wid = await request(runtime, policy, alice, "ETH", "1")
+    async with runtime.db.begin() as conn:
+        await conn.execute(update(users).where(users.c.id == alice).values(frozen=True))
+    proc = processor(runtime, policy, chain)
+    await proc.run_once()
+    assert await state_of(runtime, wid) is State.APPROVED
+    assert await chain.node.nonce(chain.wallet.address) == 0
+    async with runtime.db.begin() as conn:
+        await conn.execute(update(users).where(users.c.id == alice).values(frozen=False))
+    await proc.run_once()
+    assert await state_of(runtime, wid) is State.BROADCAST

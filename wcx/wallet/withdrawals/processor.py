@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.observability.logging import get_logger
+from wcx.store.schema import users
 from wcx.wallet.chains.port import BroadcastRejectedError, ChainError, ChainNode, TransactionFailedError
 from wcx.wallet.config import ChainSpec
 from wcx.wallet.signers import Signer, SignerError, ethereum_address
@@ -196,6 +197,10 @@ class WithdrawalProcessor:
             return await move(conn, w, State.RELEASED, now, reason=f"hold_refused:{refused}")
 
     async def _sign(self, wallet: HotWallet, w: Withdrawal, now: datetime) -> Withdrawal | None:
+        async with self.db.connect() as conn:
+            frozen = await conn.scalar(select(users.c.frozen).where(users.c.id == w.user_id))
+        if frozen:
+            return None  # a frozen account's money does not leave; the back office rejects or unfreezes
         route = wallet.routes[w.asset]
         node = wallet.node
         fee = await node.fee_estimate()
