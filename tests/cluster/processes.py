@@ -163,6 +163,22 @@ def wait_role(journal_url: str, node: str, role: str, timeout: float = 30.0) -> 
     raise AssertionError(f"{node} is not {role}: {seen}")
 
 
+async def _stream_leader(journal_url: str) -> str:
+    settings = settings_for(journal_url)
+    nc = await nats.connect(settings.servers, connect_timeout=2)
+    try:
+        info = await nc.jetstream().stream_info(settings.stream)
+        assert info.cluster is not None and info.cluster.leader
+        return str(info.cluster.leader)
+    finally:
+        await nc.close()
+
+
+def stream_leader(journal_url: str) -> str:
+    """The server name of the log stream's raft leader."""
+    return asyncio.run(_stream_leader(journal_url))
+
+
 async def _replay(journal_url: str) -> tuple[Engine, list[Event], list[wire.LogBatch]]:
     settings = settings_for(journal_url)
     nc = await nats.connect(settings.servers, connect_timeout=2)

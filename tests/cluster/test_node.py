@@ -8,13 +8,15 @@ from typing import Any
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from wcx.bootstrap import setup_commands
 from wcx.cluster import ClusterPort, EngineNode, wire
 from wcx.cluster.localnats import LocalNats
 from wcx.cluster.log import FencedError, last_stream_seq, publish_batch, read_batches
 from wcx.config.markets import load_reference_data
-from wcx.engine import CreditDeposit, Engine
+from wcx.engine import CreditDeposit, Engine, Event
+from wcx.engine.events import OrderFilled
 from wcx.simulator.flow import OrderFlow
 
 from .conftest import cluster_settings
@@ -76,12 +78,28 @@ def test_one_leader_and_followers_keep_the_leaders_state_hash(nats_server: Local
         c = await started(nats_server.url, "c")
         port = ClusterPort(cluster_settings(nats_server.url, "gw"))
         await port.start()
+        listener = await nats.connect(nats_server.url)
+        published: dict[str, list[Event]] = {}
+
+        async def collect(msg: Msg) -> None:
+            published.setdefault(msg.subject, []).extend(wire.decode_events(msg.data))
+
+        await listener.subscribe("t.events.>", cb=collect)
         try:
             assert [b.role, c.role] == ["follower", "follower"]
             flow = OrderFlow(DATA, list(DATA.markets), accounts=6, seed=3)
             await port.submit_many(flow.funding())
             results = await asyncio.gather(*(port.submit(command) for command in flow.commands(400)))
             assert len(results) == 400
+            fills = [e for events in results for e in events if isinstance(e, OrderFilled)]
+            assert fills
+            await until(lambda: len(published.get(f"t.events.market.{fills[-1].symbol}", [])) > 0)
+            await listener.flush()
+            await asyncio.sleep(0.2)
+            for fill in fills:  # each trade on its market's subject and on both accounts'
+                for subject in (f"market.{fill.symbol}", f"account.{fill.maker_account}",
+                                f"account.{fill.taker_account}"):  # fmt: skip
+                    assert fill in published[f"t.events.{subject}"]
             seq = a.engine.state.last_seq
             assert port.engine.state.last_seq == seq  # read-your-writes on the gateway replica
             await until(lambda: b.engine.state.last_seq == seq == c.engine.state.last_seq)
@@ -89,6 +107,7 @@ def test_one_leader_and_followers_keep_the_leaders_state_hash(nats_server: Local
             assert len(hashes) == 1
             assert (await replay_log(nats_server.url)).state_hash() == a.engine.state_hash()
         finally:
+            await listener.close()
             await port.stop()
             for node in (c, b, a):
                 await node.stop()

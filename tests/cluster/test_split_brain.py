@@ -17,7 +17,17 @@ import pytest
 from wcx.cli.serve import DEPOSED_EXIT
 from wcx.cluster.localnats import LocalNats
 
-from .processes import Load, Proc, check_log, replay, sign_up, start_cluster, status, wait_role
+from .processes import (
+    Load,
+    Proc,
+    check_log,
+    replay,
+    sign_up,
+    start_cluster,
+    status,
+    stream_leader,
+    wait_role,
+)
 
 
 @pytest.fixture
@@ -79,12 +89,16 @@ def test_losing_one_of_three_nats_servers_loses_nothing_acknowledged(
     with Load(gateways, tokens) as load:
         while load.count() < 100:
             time.sleep(0.05)
-        victim = nats_cluster.nodes[0]
+        # The server leading the log's raft group: its loss forces a stream leader election.
+        leader = stream_leader(nats_cluster.url)
+        victim = next(node for node in nats_cluster.nodes if node.name == leader)
         victim.kill()
         before = load.count()
         deadline = time.monotonic() + 60
         while load.count() < before + 150 and time.monotonic() < deadline:
             time.sleep(0.05)
     assert load.count() >= before + 150, (load.count(), load.failed)
-    leader = next(n for n in ("a", "b") if (s := status(nats_cluster.nodes[1].url, n)) and s.role == "leader")
-    check_log(nats_cluster.nodes[1].url, load.acknowledged, leader)
+    alive = next(node for node in nats_cluster.nodes if node is not victim).url
+    assert stream_leader(alive) != victim.name
+    leading = next(n for n in ("a", "b") if (s := status(alive, n)) and s.role == "leader")
+    check_log(alive, load.acknowledged, leading)

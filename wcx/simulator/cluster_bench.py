@@ -37,7 +37,6 @@ from wcx.cluster import ClusterSettings, wire
 from wcx.cluster.localnats import LocalNats, free_port
 from wcx.simulator.api_bench import (
     PASSWORD,
-    START_TIMEOUT_S,
     Credential,
     Job,
     ServerProcess,
@@ -47,6 +46,8 @@ from wcx.simulator.api_bench import (
 )
 
 CLUSTER = "bench"
+FLEET_START_TIMEOUT_S = 300.0
+"""Several processes importing the exchange at once on a small, busy machine take their time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ class Fleet:
 
     def wait_ready(self, name: str) -> None:
         """Until a gateway answers /readyz."""
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + FLEET_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
                 raise RuntimeError(f"{name} exited:\n{self.log_tail(name)}")
@@ -152,7 +153,7 @@ class Fleet:
         """An engine node's status over NATS."""
         return asyncio.run(_status(self.settings, node))
 
-    def wait_role(self, node: str, role: str, timeout: float = START_TIMEOUT_S) -> float:
+    def wait_role(self, node: str, role: str, timeout: float = FLEET_START_TIMEOUT_S) -> float:
         """Until the node reports `role`; the monotonic time it was seen."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
