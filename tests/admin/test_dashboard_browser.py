@@ -319,14 +319,24 @@ def kyc_then_withdrawal(browser: Browser, exchange: Exchange, http: httpx.Client
     assert http.post(f"/api/v1/kyc/submissions/{case_id}/submit", headers=headers).status_code == 200
     setup = http.post("/api/v1/auth/2fa/enable", headers=headers).json()
     totp = pyotp.TOTP(setup["secret"])
-    assert (
-        http.post("/api/v1/auth/2fa/verify", json={"totp_code": totp.now()}, headers=headers).status_code
-        == 200
-    )
+    used: set[str] = set()
+
+    def fresh_code() -> str:
+        """A code the server accepts (the previous, current or next step) that was not used yet."""
+        now = time.time()
+        code = next(c for c in (totp.at(now), totp.at(now + 30), totp.at(now - 30)) if c not in used)
+        used.add(code)
+        return code
+
+    verified = http.post("/api/v1/auth/2fa/verify", json={"totp_code": fresh_code()}, headers=headers)
+    assert verified.status_code == 200, verified.text
     credited = http.post("/dev/credit", json={"email": email, "asset": "USDT", "amount": "20000"})
     assert credited.status_code == 200, credited.text
     withdrawal = {"asset": "USDT", "address": GOOD_ETH, "amount": "10000"}
     assert http.get("/api/v1/kyc", headers=headers).json()["tier"] == 1
+    early = http.post("/api/v1/withdrawals", json={**withdrawal, "totp_code": fresh_code()}, headers=headers)
+    assert early.status_code == 403, early.text  # tier 1 allows 2000 USDT a day
+    assert early.json()["error"]["code"] == "KYC_WITHDRAWAL_DAILY_LIMIT", early.text
 
     compliance = sign_in(browser, exchange, "compliance-a")
     compliance.get_by_role("link", name="KYC").click()
@@ -340,9 +350,10 @@ def kyc_then_withdrawal(browser: Browser, exchange: Exchange, http: httpx.Client
     expect(compliance.get_by_test_id("kyc-status")).to_have_text("approved")
     shot(compliance, "09-kyc-approved")
 
+    # The tier upgrade takes effect: the same withdrawal is accepted now, and waits for four eyes.
     assert http.get("/api/v1/kyc", headers=headers).json()["tier"] == 2
     accepted = http.post(
-        "/api/v1/withdrawals", json={**withdrawal, "totp_code": totp.at(time.time() + 30)}, headers=headers
+        "/api/v1/withdrawals", json={**withdrawal, "totp_code": fresh_code()}, headers=headers
     )
     assert accepted.status_code == 201, accepted.text
     withdrawal_id = accepted.json()["id"]
@@ -368,3 +379,9 @@ def kyc_then_withdrawal(browser: Browser, exchange: Exchange, http: httpx.Client
     shot(second, "11-withdrawal-approved")
     state = http.get(f"/api/v1/withdrawals/{withdrawal_id}", headers=headers).json()["state"]
     assert state == "approved"
+
+    compliance.goto("/audit?action=withdrawal.*")
+    expect(compliance.locator("main")).to_contain_text("intact")
+    for action in ("withdrawal.request", "withdrawal.approve"):
+        expect(compliance.get_by_role("cell", name=action, exact=True).first).to_be_visible()
+    shot(compliance, "12-audit-log")
