@@ -3,19 +3,25 @@ and a hot wallet whose key lives in SoftHSM2."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from wcx.config.settings import load_settings
 from wcx.engine import CreditDeposit
 from wcx.runtime import Runtime
+from wcx.store.db import create_engine
 from wcx.store.schema import users
 from wcx.testing.evm import LocalEvm, in_process_rpc
+from wcx.testing.services import missing_service
 from wcx.wallet.chains.ethereum import EthereumNode
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.config import load_chains
@@ -40,14 +46,47 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def server_sql(server: URL, sql: str) -> None:
+    """One statement on the PostgreSQL server's maintenance database, outside a transaction."""
+    engine = create_engine(server.render_as_string(hide_password=False))
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+BOTH_DATABASES = pytest.mark.parametrize("runtime", ["sqlite", "postgresql"], indirect=True)
+"""Run a test on SQLite and on a fresh PostgreSQL database (the others run on SQLite)."""
+
+
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    """A started runtime over a fresh data directory (journal + SQLite)."""
-    settings = load_settings(data_dir=tmp_path / "data", wcx_env="development", redis_url="", database_url="")
+async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A started runtime over a fresh data directory: journal + SQLite, or a fresh PostgreSQL database."""
+    database_url = ""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        server = make_url(os.environ.get("WCX_TEST_DATABASE_URL", DEFAULT_SERVER))
+        name = f"wcx_test_{secrets.token_hex(6)}"
+        try:
+            await server_sql(server, f'CREATE DATABASE "{name}"')
+        except (OSError, SQLAlchemyError, TimeoutError) as exc:
+            missing_service(f"PostgreSQL unreachable for the withdrawal tests: {exc!r}")
+        database_url = server.set(drivername="postgresql", database=name).render_as_string(
+            hide_password=False
+        )
+    settings = load_settings(
+        data_dir=tmp_path / "data", wcx_env="development", redis_url="", database_url=database_url
+    )
     started = Runtime(settings)
     await started.start()
     yield started
     await started.stop()
+    if database_url:
+        await server_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

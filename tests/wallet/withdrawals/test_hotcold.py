@@ -16,7 +16,7 @@ from wcx.wallet.withdrawals.hotcold import COLD_TO_HOT, HOT_TO_COLD, open_rebala
 from wcx.wallet.withdrawals.metrics import observe_pending
 from wcx.wallet.withdrawals.processor import WithdrawalProcessor
 
-from .conftest import ETH, USDT, Chain
+from .conftest import BOTH_DATABASES, ETH, USDT, Chain
 
 pytestmark = pytest.mark.anyio
 
@@ -60,6 +60,7 @@ async def test_hot_wallet_bands_propose_and_request_rebalances(
     assert metric("wallet_hot_wallet_below_minimum", asset="USDT") == 0
 
 
+@BOTH_DATABASES
 async def test_pending_metrics_count_states_and_age(
     runtime: Runtime, policy: WithdrawalPolicy, alice: int
 ) -> None:

@@ -17,7 +17,7 @@ from wcx.wallet.signers import Pkcs11Signer, ethereum_address, generate_hot_key
 from wcx.wallet.withdrawals import State, WithdrawalPolicy, WithdrawalRequest, approve, service
 from wcx.wallet.withdrawals.processor import WithdrawalProcessor, reload
 
-from .conftest import CONFIRMATIONS, ETH, USDT, Chain
+from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, USDT, Chain
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +42,7 @@ async def state_of(runtime: Runtime, withdrawal_id: str) -> State:
     return w.state
 
 
+@BOTH_DATABASES
 async def test_eth_withdrawal_is_signed_in_the_hsm_confirmed_and_settled(
     runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, alice: int
 ) -> None:
@@ -70,6 +71,7 @@ async def test_eth_withdrawal_is_signed_in_the_hsm_confirmed_and_settled(
     assert await chain.node.nonce(chain.wallet.address) == 1
 
 
+@BOTH_DATABASES
 async def test_erc20_withdrawal_calls_transfer(
     runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, alice: int
 ) -> None:
@@ -97,6 +99,7 @@ async def test_consecutive_withdrawals_use_consecutive_nonces(
     assert await chain.node.nonce(chain.wallet.address) == 3
 
 
+@BOTH_DATABASES
 async def test_four_eyes_withdrawal_waits_for_the_second_admin(
     runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, alice: int
 ) -> None:
