@@ -40,7 +40,7 @@ def token_artifact() -> dict[str, Any]:
     return artifact
 
 
-class _NodeLikeProvider(AsyncEthereumTesterProvider):
+class NodeLikeProvider(AsyncEthereumTesterProvider):
     """eth-tester raises Python exceptions where a node answers a JSON-RPC error (an invalid raw
     transaction, a nonce too low); answer like a node so adapters see one behaviour."""
 
@@ -54,7 +54,7 @@ class _NodeLikeProvider(AsyncEthereumTesterProvider):
 
 def in_process_rpc() -> EthereumRpc:
     """A fresh in-process chain (eth-tester + py-evm) behind the JSON-RPC interface."""
-    return EthereumRpc(_NodeLikeProvider())
+    return EthereumRpc(NodeLikeProvider())
 
 
 class LocalEvm:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
-from wcx.testing.evm import LocalEvm, in_process_rpc
+from wcx.testing.evm import LocalEvm, NodeLikeProvider, in_process_rpc
 from wcx.testing.signers import FakeSigner
 from wcx.wallet.chains import ChainError, TransactionFailedError
 from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.chains.ethereum.tx import build_payment, sender_of, sign_payment
 from wcx.wallet.signers.ethereum import ethereum_address
 
@@ -84,3 +86,39 @@ def test_balance_of_a_token_without_a_contract_is_a_chain_error() -> None:
             await node.balance(evm.funder, "BTC")
 
     on_chain(body)
+
+
+class CappedProvider(NodeLikeProvider):
+    """Refuses eth_getLogs over more than two blocks, as hosted nodes cap ranges; records each range."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranges: list[tuple[int, int]] = []
+
+    async def make_request(self, method: Any, params: Any) -> Any:
+        """The tester's answer, or a range error for a wide eth_getLogs."""
+        if method == "eth_getLogs":
+            # the tester's middleware has already turned the JSON-RPC filter into python values
+            start, end = int(params[0]["from_block"]), int(params[0]["to_block"])
+            self.ranges.append((start, end))
+            if end - start > 1:
+                return {"id": 0, "jsonrpc": "2.0", "error": {"code": -32005, "message": "range too wide"}}
+        return await super().make_request(method, params)
+
+
+def test_log_queries_are_split_when_the_provider_caps_their_range() -> None:
+    async def main() -> None:
+        provider = CappedProvider()
+        evm = await LocalEvm(EthereumRpc(provider)).start()
+        node = EthereumNode(evm.rpc, tokens={evm.token: "USDT"})
+        ours = "0x" + "6c" * 20
+        for amount in (1, 2, 3):
+            await evm.send_token(ours, amount)
+        tip = await evm.height()
+        found = await node.transfers(0, tip, [ours])
+        assert sorted(t.amount for t in found) == [1, 2, 3]
+        assert provider.ranges[0] == (0, tip)  # refused, then halved until each part passes
+        accepted = [(s, e) for s, e in provider.ranges if e - s <= 1]
+        assert sorted(b for s, e in accepted for b in range(s, e + 1)) == list(range(tip + 1))
+
+    asyncio.run(main())

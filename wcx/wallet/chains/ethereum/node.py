@@ -120,18 +120,7 @@ class EthereumNode:
         ]
 
     async def _tokens(self, start: int, end: int, watched: set[str]) -> list[Transfer]:
-        # Every Transfer log of our contracts in the window, filtered here: a topic filter listing all
-        # deposit addresses would exceed what nodes accept once there are many users.
-        logs = await self.rpc.call(
-            self.w3.eth.get_logs(
-                {
-                    "fromBlock": start,
-                    "toBlock": end,
-                    "address": list(self.tokens),
-                    "topics": [TRANSFER_TOPIC],
-                }
-            )
-        )
+        logs = await self._transfer_logs(start, end)
         found = []
         for log in logs:
             decoded = decode_transfer(log)
@@ -154,6 +143,22 @@ class EthereumNode:
                 )
             )
         return found
+
+    async def _transfer_logs(self, start: int, end: int) -> list[Any]:
+        """Every Transfer log of our contracts in start..end, filtered by the caller.
+
+        A topic filter listing every deposit address would exceed what nodes accept once there are
+        many users. Providers also cap a query's range or result size: a refused range is halved
+        until it passes (a single refused block is a real error).
+        """
+        query = {"fromBlock": start, "toBlock": end, "address": list(self.tokens), "topics": [TRANSFER_TOPIC]}
+        try:
+            return list(await self.rpc.call(self.w3.eth.get_logs(query)))
+        except ChainError:
+            if start == end:
+                raise
+        middle = (start + end) // 2
+        return await self._transfer_logs(start, middle) + await self._transfer_logs(middle + 1, end)
 
     async def nonce(self, address: str) -> int:
         """The next nonce of `address`, counting its pending transactions."""
