@@ -38,6 +38,7 @@ DUMMY = {
     "document_id": "999999",
     "hit_id": "999999",
     "withdrawal_id": "w-nope",
+    "deposit_id": "999999",
 }
 LOGOUTS = {"/logout", f"{API}/logout"}
 

@@ -174,3 +174,53 @@ async def test_a_rejected_withdrawal_releases_the_funds(
     assert runtime.engine.state.balance(user.user_id, "ETH") == (available + held, 0)
     missing = await admin_http.post(f"{API}/withdrawals/w-nope/approve", headers=treasurer.headers)
     assert (missing.status_code, error_code(missing)) == (404, "UNKNOWN_WITHDRAWAL")
+
+
+async def test_a_held_deposit_is_credited_only_after_a_second_treasurer_approves(
+    runtime: Runtime, admin_http: httpx.AsyncClient, api_http: httpx.AsyncClient, make_admin: AdminFactory
+) -> None:
+    from datetime import UTC, datetime
+
+    from wcx.wallet.deposits.tables import deposits
+
+    user = await sign_up(api_http, "big.depositor@example.com")
+    async with runtime.db.begin() as conn:
+        deposit_id = (
+            await conn.execute(
+                deposits.insert()
+                .values(
+                    chain="ethereum",
+                    tx_hash="0x" + "ab" * 32,
+                    log_index=-1,
+                    asset="ETH",
+                    address=GOOD_ETH,
+                    user_id=user.user_id,
+                    amount=3 * 10**18,
+                    block_height=100,
+                    block_hash="0x" + "cd" * 32,
+                    status="held",
+                    note="KYC_DEPOSIT_DAILY_LIMIT",
+                    confirmations_required=12,
+                    reference="ethereum:0x" + "ab" * 32 + ":-1",
+                    seen_at=datetime.now(UTC),
+                )
+                .returning(deposits.c.id)
+            )
+        ).scalar_one()
+    first, second = await make_admin(Role.TREASURY), await make_admin(Role.TREASURY)
+    listed = ok(await admin_http.get(f"{API}/deposits/attention", headers=first.headers))
+    assert [(d["id"], d["status"], d["amount"]) for d in listed] == [
+        (deposit_id, "held", "3.000000000000000000")
+    ]
+    request = ok(await admin_http.post(f"{API}/deposits/{deposit_id}/release", headers=first.headers), 202)
+    assert runtime.engine.state.balance(user.user_id, "ETH") == (0, 0)
+    mine = await admin_http.post(f"{API}/approvals/{request['id']}/approve", headers=first.headers)
+    assert error_code(mine) == "SELF_APPROVAL"
+    ok(await admin_http.post(f"{API}/approvals/{request['id']}/approve", headers=second.headers))
+    assert runtime.engine.state.balance(user.user_id, "ETH") == (3 * 10**18, 0)
+    assert ok(await admin_http.get(f"{API}/deposits/attention", headers=first.headers)) == []
+    again = await admin_http.post(f"{API}/deposits/{deposit_id}/release", headers=first.headers)
+    assert (again.status_code, error_code(again)) == (409, "DEPOSIT_NOT_HELD")
+    assert (f"admin:{second.admin_id}", "deposit.release") in await audit_actions(
+        runtime, f"user:{user.user_id}"
+    )

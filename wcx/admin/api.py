@@ -17,6 +17,7 @@ from wcx.admin import (
     admins,
     approvals,
     audit_log,
+    deposits_review,
     funds,
     kyc_cases,
     markets,
@@ -318,6 +319,22 @@ async def adjust(
 ) -> dict[str, Any]:
     """Request a balance adjustment (four-eyes)."""
     return await funds.request_adjustment(_runtime(request), actor, body)
+
+
+@router.get("/deposits/attention")
+async def deposits_attention(
+    request: Request, _: Annotated[Actor, requires(Permission.FUNDS_READ)]
+) -> list[dict[str, Any]]:
+    """On-chain deposits held by a gate, reorged after crediting, or refused by the engine."""
+    return await deposits_review.attention(_runtime(request))
+
+
+@router.post("/deposits/{deposit_id}/release", status_code=202)
+async def release_deposit(
+    deposit_id: int, request: Request, actor: Annotated[Actor, requires(Permission.FUNDS_CREDIT)]
+) -> dict[str, Any]:
+    """Request crediting a held deposit now (four-eyes)."""
+    return await deposits_review.request_release(_runtime(request), actor, deposit_id)
 
 
 # --- four-eyes -----------------------------------------------------------------------------------------

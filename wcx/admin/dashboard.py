@@ -14,7 +14,17 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from wcx.admin import accounts, approvals, audit_log, funds, kyc_cases, markets, users, withdrawal_queue
+from wcx.admin import (
+    accounts,
+    approvals,
+    audit_log,
+    deposits_review,
+    funds,
+    kyc_cases,
+    markets,
+    users,
+    withdrawal_queue,
+)
 from wcx.admin.accounts import Actor
 from wcx.admin.api import document_response
 from wcx.admin.guard import COOKIE, client_ip, requires
@@ -281,6 +291,25 @@ async def withdrawal_reject(
     body = withdrawal_queue.RejectIn(reason=_reason(request, reason, required=True))
     item = await withdrawal_queue.reject(_runtime(request), actor, withdrawal_id, body)
     return render(request, "withdrawal_row.html", actor, w=item)
+
+
+@router.get("/deposits")
+async def deposits_page(
+    request: Request, actor: Annotated[Actor, requires(Permission.FUNDS_READ)]
+) -> HTMLResponse:
+    """On-chain deposits that need an operator (held, reorged, refused)."""
+    return render(
+        request, "deposits.html", actor, deposits=await deposits_review.attention(_runtime(request))
+    )
+
+
+@router.post("/deposits/{deposit_id}/release")
+async def release_deposit(
+    deposit_id: int, request: Request, actor: Annotated[Actor, requires(Permission.FUNDS_CREDIT)]
+) -> HTMLResponse:
+    """Request crediting a held deposit (four-eyes)."""
+    request_row = await deposits_review.request_release(_runtime(request), actor, deposit_id)
+    return render(request, "requested.html", actor, request_row=request_row)
 
 
 # --- markets and fees ----------------------------------------------------------------------------------
