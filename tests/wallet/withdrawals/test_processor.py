@@ -163,3 +163,34 @@ async def test_a_frozen_users_withdrawal_is_not_sent(
         await conn.execute(update(users).where(users.c.id == alice).values(frozen=False))
     await proc.run_once()
     assert await state_of(runtime, wid) is State.BROADCAST
+
+
+async def test_one_broken_withdrawal_does_not_block_the_others(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, alice: int
+) -> None:
+    stuck = await request(runtime, policy, alice, "USDT", "100")
+    paid = await request(runtime, policy, alice, "ETH", "1")
+    # This process knows no USDT contract: the token withdrawal waits, the ETH one goes out.
+    routes = {"ETH": chain.wallet.routes["ETH"]}
+    await WithdrawalProcessor(
+        runtime.db, runtime, policy, {"ethereum": replace(chain.wallet, routes=routes)}
+    ).run_once()
+    assert [await state_of(runtime, w) for w in (stuck, paid)] == [State.APPROVED, State.BROADCAST]
+    # A node answering garbage fails one step, is recorded, and the round goes on.
+    broken = replace(chain.wallet, node=BrokenNode())
+    other = await request(runtime, policy, alice, "ETH", "2")
+    await WithdrawalProcessor(runtime.db, runtime, policy, {"ethereum": broken}).run_once()
+    w = await reload(runtime.db, other)
+    assert w is not None and (w.state, w.attempts) == (State.APPROVED, 1) and "garbage" in w.last_error
+
+
+class BrokenNode:
+    """A node whose every answer is unusable in a way no adapter error class describes."""
+
+    chain = "ethereum"
+
+    def __getattr__(self, name: str) -> object:
+        async def garbage(*_: object) -> object:
+            raise ValueError("garbage from the node")
+
+        return garbage

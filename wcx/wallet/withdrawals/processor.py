@@ -32,6 +32,7 @@ from wcx.wallet.config import ChainSpec
 from wcx.wallet.signers import Signer, SignerError, ethereum_address
 from wcx.wallet.withdrawals import metrics
 from wcx.wallet.withdrawals.config import WithdrawalPolicy
+from wcx.wallet.withdrawals.errors import WithdrawalError
 from wcx.wallet.withdrawals.ethereum import Payment, max_gas_cost, payment_transaction, sign_payment
 from wcx.wallet.withdrawals.hotcold import Rebalance, check_hot_balance
 from wcx.wallet.withdrawals.records import Clock, Ledger, Withdrawal, from_row, load, move, query, utc_now
@@ -157,6 +158,15 @@ class WithdrawalProcessor:
             except (ChainError, SignerError) as exc:
                 await self._note_error(w, exc)
                 return steps
+            except WithdrawalError as exc:
+                # Moved by someone else meanwhile (a cancel, an approval): the next round sees it.
+                log.info("withdrawal changed under the processor", withdrawal=w.id, code=exc.code)
+                return steps
+            except Exception as exc:
+                # One broken withdrawal must not stop the others behind it.
+                log.exception("withdrawal step crashed", withdrawal=w.id, state=w.state.value)
+                await self._note_error(w, exc)
+                return steps
             if after is None or after.state is w.state:
                 return steps
             steps += 1
@@ -177,8 +187,8 @@ class WithdrawalProcessor:
             async with self.db.begin() as conn:
                 return await move(conn, w, State.SETTLED, now)
         wallet = self.wallets.get(w.chain)
-        if wallet is None:
-            return None  # no hot wallet for this chain in this process: it waits
+        if wallet is None or w.asset not in wallet.routes:
+            return None  # no hot wallet for this chain (or no contract for the token here): it waits
         if w.state is State.APPROVED:
             return await self._sign(wallet, w, now)
         if w.state is State.SIGNED:
