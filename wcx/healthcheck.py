@@ -16,10 +16,11 @@ def healthy(ports: list[str], timeout: float = 2.0) -> bool:
     """Whether any of `ports` answers `GET /healthz` with 200 on 127.0.0.1."""
     for port in dict.fromkeys(ports):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as response:
+            url = f"http://127.0.0.1:{int(port)}/healthz"  # always plain HTTP to the loopback interface
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # nosec B310
                 if response.status == 200:
                     return True
-        except (OSError, urllib.error.URLError):
+        except (OSError, ValueError, urllib.error.URLError):
             continue
     return False
 

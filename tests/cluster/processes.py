@@ -78,9 +78,9 @@ class Proc:
         return values
 
     def start(self) -> None:
-        """Start the process (a gateway on a fresh free port)."""
+        """Start the process (a gateway, or the ops endpoints of an engine or wallet, on a free port)."""
         command = [sys.executable, "-m", "wcx", "serve", "--role", self.role]
-        if self.role == "gateway":
+        if self.role != "admin":
             self.port = free_port()
             command += ["--port", str(self.port)]
         with self.log.open("ab") as out:

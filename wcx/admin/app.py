@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -21,6 +20,7 @@ from wcx.admin.guard import check_routes
 from wcx.admin.settings import ip_allowed
 from wcx.api.app import GatewayMiddleware
 from wcx.api.errors import ApiError, error_body, install_error_handlers
+from wcx.api.ops import add_ops_routes
 from wcx.runtime import Runtime
 
 STATIC = Path(__file__).with_name("static")
@@ -104,10 +104,7 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(AllowlistMiddleware, runtime=runtime)
     app.add_middleware(GatewayMiddleware)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, Any]:
-        """The process is alive."""
-        return {"status": "ok"}
+    add_ops_routes(app, runtime)
 
     app.include_router(api.router)
     app.include_router(dashboard.router)

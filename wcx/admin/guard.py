@@ -21,7 +21,9 @@ from wcx.api.errors import ApiError
 COOKIE = "wcx_admin"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/admin/api/v1/login", "/static/{path:path}"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/login", "/admin/api/v1/login", "/static/{path:path}"}
+)
 """Routes anyone may reach (they authenticate the caller themselves or serve nothing private)."""
 
 

@@ -8,19 +8,20 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wcx.api import auth, binance, deposits, kyc, por, public, trading, withdrawals, ws
 from wcx.api.errors import ERROR_RESPONSES, ApiError, error_body, install_error_handlers
+from wcx.api.ops import add_ops_routes
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
 from wcx.api.schemas import DevCreditIn, DevCreditOut
 from wcx.engine import CreditDeposit, Reject
 from wcx.engine.events import CommandRejected
 from wcx.observability.logging import bind_request, get_logger
-from wcx.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, render_metrics
+from wcx.observability.metrics import HTTP_DURATION, HTTP_REQUESTS
 from wcx.observability.tracing import current_trace_id, tracer
 from wcx.primitives import AmountError, format_amount, parse_amount
 from wcx.runtime import Runtime
@@ -156,28 +157,6 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _health_routes(app: FastAPI, runtime: Runtime) -> None:
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz", tags=["ops"], responses={503: {"description": "journal not recovered or database down"}}
-    )
-    async def readyz() -> JSONResponse:
-        """The journal is recovered and the database answers."""
-        checks = {"journal": runtime.recovered, "database": await runtime.database_ready()}
-        ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
-
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus exposition of every metric in the process."""
-        body, content_type = render_metrics()
-        return Response(body, media_type=content_type)
-
-
 def _dev_router() -> APIRouter:
     router = APIRouter(tags=["development"])
 
@@ -249,7 +228,7 @@ def create_app(
     app.state.placements = trading.Placements()
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, large_bodies=((kyc.UPLOAD_PATH, kyc.upload_limit(runtime)),))
-    _health_routes(app, runtime)
+    add_ops_routes(app, runtime)
     app.include_router(public.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(trading.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(auth.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -30,6 +30,7 @@ from wcx.api.auth import auth_state
 from wcx.api.auth.accounts import register
 from wcx.api.auth.schemas import RegisterRequest
 from wcx.api.deposits import kyc_deposit_gate, set_chains
+from wcx.api.ops import create_ops_app
 from wcx.cli.por import server_publisher
 from wcx.cluster import ClusterSettings, load_cluster_settings
 from wcx.config.markets import DEFAULT_MARKETS_FILE, load_reference_data
@@ -42,6 +43,7 @@ from wcx.observability.tracing import configure_tracing
 from wcx.primitives import parse_amount
 from wcx.runtime import DataDirLockedError, Runtime
 from wcx.simulator.traders import DemoTraders
+from wcx.store.audit_check import watch_audit_chain
 from wcx.store.schema import users
 from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.deposits import DepositWatchers
@@ -72,6 +74,15 @@ class Role(StrEnum):
 ROLE_SERVICES: dict[Role, list[Callable[[Runtime], Coroutine[Any, Any, None]]]] = {role: [] for role in Role}
 """More long-running services per role, run next to the listeners (the deposit watchers and the
 withdrawal processor run in the roles all and wallet)."""
+
+
+async def _watch_audit_chain(runtime: Runtime) -> None:
+    await watch_audit_chain(runtime.db)
+
+
+# The audit chain's periodic walk feeds `audit_chain_intact` (alert AuditChainBroken): once per exchange.
+ROLE_SERVICES[Role.ALL].append(_watch_audit_chain)
+ROLE_SERVICES[Role.ADMIN].append(_watch_audit_chain)
 
 
 class EngineStoppedError(RuntimeError):
@@ -131,7 +142,9 @@ async def serve_forever(
         raise
     servers: list[uvicorn.Server] = []
     tasks: list[asyncio.Task[Any]] = []
-    for sock, make_app in zip(sockets, (create_app, create_admin_app), strict=True):
+    # Roles without the public API (engine, wallet) serve only /healthz, /readyz and /metrics there.
+    api_app = create_app if role in (Role.ALL, Role.GATEWAY) else create_ops_app
+    for sock, make_app in zip(sockets, (api_app, create_admin_app), strict=True):
         if sock is not None:
             server, serving = _server(make_app(runtime), sock, settings.log_level)
             servers.append(server)
@@ -298,7 +311,7 @@ def serve(
         # Bind first: a taken port fails here, before the journal is opened.
         with contextlib.ExitStack() as stack:
             api = admin = None
-            if role in (Role.ALL, Role.GATEWAY):
+            if role is not Role.ADMIN:  # the API, or the ops endpoints of the engine and wallet roles
                 api = stack.enter_context(listen(settings.api_host, settings.api_port))
             if role in (Role.ALL, Role.ADMIN):
                 admin = stack.enter_context(listen(settings.admin_host, settings.admin_port))
