@@ -7,11 +7,8 @@ are compared with the names in deploy/monitoring.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +18,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from wcx.runtime import read_lock_info
+from wcx.testing.server import Server
 
 from .test_monitoring import used_metric_names
 
-START_TIMEOUT_S = 60.0
 SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -45,43 +42,13 @@ class Running:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """`wcx serve` (every role in one process) on free loopback ports, SQLite in a temp data dir."""
-    root = tmp_path_factory.mktemp("serve")
-    env = {
-        **os.environ,
-        "WCX_ENV": "development",
-        "DATA_DIR": str(root / "data"),
-        "DATABASE_URL": "",
-        "REDIS_URL": "",
-        "JOURNAL_URL": "",
-        "JWT_SECRET": "deploy-test-jwt-secret-" + "j" * 32,
-        "REFRESH_SECRET": "deploy-test-refresh-secret-" + "r" * 32,
-        "LOG_LEVEL": "WARNING",
-    }
-    log = root / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wcx", "serve", "--port", "0", "--admin-port", "0"],
-            env=env,
-            cwd=root,
-            stdout=out,
-            stderr=out,
-        )
+    data_dir = tmp_path_factory.mktemp("serve") / "data"
+    process = Server(data_dir, {"JOURNAL_URL": ""})
+    process.start()
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            info = read_lock_info(root / "data")
-            try:
-                if info.get("api") and httpx.get(f"{info['api']}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not ready\n{log.read_text(errors='replace')[-3000:]}"
-            time.sleep(0.1)
-        yield Running(info["api"], info["admin"], env)
+        yield Running(process.url, read_lock_info(data_dir)["admin"], process.env)
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text(errors="replace")[-3000:]
+        process.stop()
 
 
 def exposed(text: str) -> tuple[set[str], set[str]]:
