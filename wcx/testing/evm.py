@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_utils import to_checksum_address
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 from web3.types import RPCEndpoint, RPCResponse
@@ -23,13 +22,6 @@ from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 
 TOKEN_ARTIFACT = Path(__file__).with_name("data") / "TestUSDT.json"
 TOKEN_SUPPLY = 10**15  # 1e9 USDT in base units
-# eth-tester's first funded account has private key 1; hardhat's first is from its public test mnemonic.
-KNOWN_KEYS = {
-    "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf": "0x" + "00" * 31 + "01",
-    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266": (
-        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-    ),
-}
 
 
 @cache
@@ -111,20 +103,3 @@ class LocalEvm:
     async def revert(self, snapshot: Any) -> None:
         """Go back to a snapshot: every block after it disappears."""
         await self.rpc.request("evm_revert", [snapshot])
-
-    async def signed_eth_transfer(self, to: str, wei: int) -> bytes:
-        """A raw EIP-1559 transaction from the funded account, signed locally (test key), not sent."""
-        key = KNOWN_KEYS[self.funder]
-        nonce = await self.rpc.call(self.w3.eth.get_transaction_count(self.funder, "pending"))
-        latest = await self.rpc.call(self.w3.eth.get_block("latest"))
-        tx = {
-            "type": 2,
-            "chainId": await self.rpc.call(self.w3.eth.chain_id),
-            "nonce": nonce,
-            "to": to_checksum_address(to),
-            "value": wei,
-            "gas": 21_000,
-            "maxPriorityFeePerGas": 10**9,
-            "maxFeePerGas": 2 * int(latest["baseFeePerGas"]) + 10**9,
-        }
-        return bytes(Account.sign_transaction(tx, key).raw_transaction)
