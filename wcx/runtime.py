@@ -164,7 +164,7 @@ class Runtime:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.db: AsyncEngine = create_engine(settings.resolved_database_url())
-        self.recovered = False
+        self._recovered = False
         self.journal_dir = settings.journal_root
         self.bus: Bus = create_bus(settings.redis_url)
         self.projector = Projector(self.db)
@@ -191,6 +191,20 @@ class Runtime:
         if self._sequencer is None:
             raise RuntimeError("runtime not started")
         return self._sequencer
+
+    @property
+    def recovered(self) -> bool:
+        """Journal recovered (or the log replica caught up) and, on the cluster, still applying the log."""
+        if not self._recovered:
+            return False
+        if self._node is not None and self._node.failure is not None:
+            return False
+        port = self._cluster_port
+        return port is None or port.replica.failure is None
+
+    @recovered.setter
+    def recovered(self, value: bool) -> None:
+        self._recovered = value
 
     @property
     def port(self) -> CommandPort:
@@ -243,7 +257,7 @@ class Runtime:
             if fresh:
                 await self._set_up_reference_data()
             tune_gc()
-            self.recovered = True
+            self._recovered = True
             log.info("runtime started", seq=sequencer.last_seq, data_dir=str(self.data_dir), fresh=fresh)
         except BaseException:
             await self.stop()
@@ -281,7 +295,7 @@ class Runtime:
                 await self._publisher.start()
                 port.add_listener(self._publisher.on_events)
             tune_gc()
-            self.recovered = True
+            self._recovered = True
             log.info(
                 "runtime started", role=self.role, node=self.cluster.node_id, seq=self.engine.state.last_seq
             )
@@ -313,7 +327,7 @@ class Runtime:
 
     async def stop(self) -> None:
         """Drain the sequencer, close the database, release the data dir."""
-        self.recovered = False
+        self._recovered = False
         if self._sequencer is not None:
             await self._sequencer.stop()
             self._sequencer = None

@@ -14,6 +14,7 @@ from wcx.bootstrap import setup_commands
 from wcx.cluster import ClusterPort, EngineNode, wire
 from wcx.cluster.localnats import LocalNats
 from wcx.cluster.log import FencedError, last_stream_seq, publish_batch, read_batches
+from wcx.cluster.verify import verify_cluster
 from wcx.config.markets import load_reference_data
 from wcx.engine import CreditDeposit, Engine, Event
 from wcx.engine.events import OrderFilled
@@ -186,6 +187,16 @@ def test_a_new_follower_starts_from_the_object_store_snapshot(nats_server: Local
                 assert late.replica.snapshot_seq == stored[-1] > 0
                 await until(lambda: late.engine.state.last_seq == a.engine.state.last_seq)
                 assert late.engine.state_hash() == a.engine.state_hash()
+                verdict = await verify_cluster(a.settings)
+                assert verdict.ok, verdict.problems
+                assert {n["node"] for n in verdict.nodes} == {"a", "late"}
+                assert [s["seq"] for s in verdict.snapshots] == stored
+                assert (verdict.seq, verdict.state_hash) == (a.engine.state.last_seq, a.engine.state_hash())
+                # A snapshot whose content does not match its claimed hash is reported, never trusted.
+                seq = a.engine.state.last_seq
+                await snapshots.put(wire.SnapshotMeta(seq, 1, "0" * 64, []), a.engine.snapshot())
+                bad = await verify_cluster(a.settings)
+                assert not bad.ok and any(f"snapshot at seq {seq}" in p for p in bad.problems)
             finally:
                 await late.stop()
         finally:

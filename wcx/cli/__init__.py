@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import admin, audit, backup, bench, custody, demo, dev, kyc, por, serve, verify
+from wcx.cli import admin, audit, backup, bench, cluster, custody, demo, dev, kyc, por, serve, verify
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
@@ -19,6 +19,7 @@ app.add_typer(custody.app, name="custody")
 app.add_typer(por.app, name="por")
 app.add_typer(admin.app, name="admin")
 app.add_typer(kyc.app, name="kyc")
+app.add_typer(cluster.app, name="cluster")
 
 
 def main() -> None:

@@ -152,9 +152,8 @@ class EngineNode:
         replica.listeners = self.listeners
         await replica.follow()
         self.role = "follower"
-        self._subs.append(
-            await self.nc.subscribe(self.settings.status_subject(self.node_id), cb=self._on_status)
-        )
+        for subject in (self.settings.status_subject(self.node_id), self.settings.status_all_subject):
+            self._subs.append(await self.nc.subscribe(subject, cb=self._on_status))
         self._publisher = asyncio.create_task(self._publish_events(), name="wcx-cluster-events")
         self._task = asyncio.create_task(self._run(), name="wcx-engine-node")
         logger.info("engine node %s following the log from stream seq %d", self.node_id, replica.stream_seq)

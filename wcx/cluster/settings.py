@@ -87,6 +87,11 @@ class ClusterSettings(BaseSettings):
         """Where an engine node answers status requests (role, term, seq, state hash)."""
         return f"{self.cluster_name}.engine.{node_id}.status"
 
+    @property
+    def status_all_subject(self) -> str:
+        """Every engine node answers status requests here too (for `wcx cluster status`)."""
+        return f"{self.cluster_name}.engine.status"
+
     def events_subject(self, kind: str, key: str) -> str:
         """Live events: kind `market` (per symbol) or `account` (per account id)."""
         return f"{self.cluster_name}.events.{kind}.{key}"
