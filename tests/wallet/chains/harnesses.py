@@ -33,7 +33,8 @@ from wcx.wallet.chains.ethereum import EthereumNode
 from wcx.wallet.chains.ethereum import tx as eth_tx
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.chains.port import ChainNode, FeeEstimate
-from wcx.wallet.signers.ethereum import ethereum_address
+from wcx.wallet.signers.ethereum import ethereum_address, sign_ethereum_transaction
+from wcx.wallet.withdrawals.ethereum import Payment, payment_transaction
 
 
 class Harness(Protocol):
@@ -131,15 +132,14 @@ class EthereumHarness:
         sender = ethereum_address(signer.public_key())
         await self.evm.send_eth(sender, 10**18)
         fee = await self.node.fee_estimate()
-        payment = eth_tx.build_payment(
+        transaction = payment_transaction(
+            Payment("0x" + secrets.token_hex(20), 12345),
             chain_id=await self.node.chain_id(),  # type: ignore[attr-defined]
             nonce=await self.node.nonce(sender),
-            to="0x" + secrets.token_hex(20),
-            amount=12345,
             fee=FeeEstimate(fee.rate, fee.tip),
         )
-        signed = eth_tx.sign_payment(signer, payment)
-        assert eth_tx.sender_of(signed.raw) == sender
+        signed = sign_ethereum_transaction(signer, transaction)
+        assert eth_tx.verify(signed.raw, transaction, sender)
         return signed.raw
 
     def unreachable(self) -> ChainNode:

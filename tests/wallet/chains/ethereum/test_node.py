@@ -13,8 +13,9 @@ from wcx.testing.signers import FakeSigner
 from wcx.wallet.chains import ChainError, TransactionFailedError
 from wcx.wallet.chains.ethereum import EthereumNode
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
-from wcx.wallet.chains.ethereum.tx import build_payment, sender_of, sign_payment
-from wcx.wallet.signers.ethereum import ethereum_address
+from wcx.wallet.chains.ethereum.tx import decode, sender_of, verify
+from wcx.wallet.signers.ethereum import ethereum_address, sign_ethereum_transaction
+from wcx.wallet.withdrawals.ethereum import Payment, payment_transaction
 
 
 def on_chain(body: Callable[[LocalEvm, EthereumNode], Awaitable[None]]) -> None:
@@ -34,16 +35,18 @@ def test_token_payment_signed_through_a_signer_moves_the_tokens() -> None:
         await evm.send_eth(hot, 10**18)  # gas
         await evm.send_token(hot, 500 * 10**6)
         customer = "0x" + "5a" * 20
-        payment = build_payment(
+        payment = payment_transaction(
+            Payment(customer, 120 * 10**6, evm.token),
             chain_id=await node.chain_id(),
             nonce=await node.nonce(hot),
-            to=customer,
-            amount=120 * 10**6,
             fee=await node.fee_estimate(),
-            token=evm.token,
         )
-        signed = sign_payment(signer, payment)
-        assert sender_of(signed.raw) == hot
+        signed = sign_ethereum_transaction(signer, payment)
+        assert sender_of(signed.raw) == hot and verify(signed.raw, payment, hot)
+        assert decode(signed.raw)["to"] == evm.token
+        assert not verify(signed.raw, {**payment, "nonce": 7}, hot)  # not what was meant
+        assert not verify(signed.raw, payment, "0x" + "11" * 20)  # not who was meant
+        assert not verify(b"garbage", payment, hot)
         tx_hash = await node.broadcast(signed.raw)
         assert tx_hash == "0x" + signed.tx_hash.hex()
         assert await node.transaction(tx_hash) == 1  # eth-tester mines on arrival
@@ -61,15 +64,13 @@ def test_a_reverted_transaction_is_failed_not_confirmed() -> None:
         signer = FakeSigner(b"empty token balance")
         hot = ethereum_address(signer.public_key())
         await evm.send_eth(hot, 10**18)
-        payment = build_payment(
+        payment = payment_transaction(
+            Payment("0x" + "5b" * 20, 1, evm.token),  # the signer holds no tokens: the transfer reverts
             chain_id=await node.chain_id(),
             nonce=0,
-            to="0x" + "5b" * 20,
-            amount=1,
             fee=await node.fee_estimate(),
-            token=evm.token,  # the signer holds no tokens: the transfer reverts
         )
-        tx_hash = await node.broadcast(sign_payment(signer, payment).raw)
+        tx_hash = await node.broadcast(sign_ethereum_transaction(signer, payment).raw)
         with pytest.raises(TransactionFailedError):
             await node.transaction(tx_hash)
         assert await node.transfers(0, await evm.height(), ["0x" + "5b" * 20]) == []
