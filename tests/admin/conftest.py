@@ -13,6 +13,7 @@ import httpx
 import pyotp
 import pytest
 from argon2 import PasswordHasher
+from store.conftest import _empty, postgres_database, run  # noqa: F401  (the module's PostgreSQL database)
 
 from wcx.admin import create_admin_app
 from wcx.admin.accounts import create_admin
@@ -71,13 +72,31 @@ def admin_settings() -> AdminSettings:
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, clock: Clock, admin_settings: AdminSettings) -> AsyncIterator[Runtime]:
-    """A started runtime over a fresh data directory (journal + SQLite)."""
+def database_url() -> str:
+    """The runtime's database: "" is SQLite in the data directory (modules override to add PostgreSQL)."""
+    return ""
+
+
+def both_databases(request: pytest.FixtureRequest) -> str:
+    """For a `database_url` fixture parametrized over ("sqlite", "postgresql"): "" or an emptied,
+    migrated PostgreSQL database of the module (skipped loudly, or failed under WCX_REQUIRE_SERVICES=1)."""
+    if request.param == "sqlite":
+        return ""
+    url: str = request.getfixturevalue("postgres_database")
+    run(_empty(url))
+    return url
+
+
+@pytest.fixture
+async def runtime(
+    tmp_path: Path, clock: Clock, admin_settings: AdminSettings, database_url: str
+) -> AsyncIterator[Runtime]:
+    """A started runtime over a fresh data directory (journal; SQLite unless `database_url` says)."""
     settings = load_settings(
         data_dir=tmp_path / "data",
         wcx_env="development",
         redis_url="",
-        database_url="",
+        database_url=database_url,
         jwt_secret="test-jwt-secret-" + "x" * 32,
         refresh_secret="test-refresh-secret-" + "y" * 32,
     )

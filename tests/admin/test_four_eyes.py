@@ -11,9 +11,15 @@ from wcx.admin.permissions import Role
 from wcx.runtime import Runtime
 from wcx.store.schema import audit_events
 
-from .conftest import API, AdminFactory, Clock, error_code, ok, sign_in, sign_up
+from .conftest import API, AdminFactory, Clock, both_databases, error_code, ok, sign_in, sign_up
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return both_databases(request)
 
 
 async def actions(runtime: Runtime, target: str) -> list[tuple[str, str]]:

@@ -15,9 +15,16 @@ from wcx.store.schema import audit_events
 from wcx.testing.kyc import sample_pdf, sample_png
 from wcx.wallet.withdrawals import WithdrawalRequest, service
 
-from .conftest import API, AdminFactory, error_code, ok, sign_up
+from .conftest import API, AdminFactory, both_databases, error_code, ok, sign_up
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return both_databases(request)
+
 
 GOOD_ETH = "0x52908400098527886E0F7030069857D2E4169EE7"  # EIP-55 test vector
 ALICE = PersonalData(

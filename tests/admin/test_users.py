@@ -9,9 +9,16 @@ import pytest
 from wcx.admin.permissions import Role
 from wcx.runtime import Runtime
 
-from .conftest import API, PASSWORD, AdminFactory, error_code, ok, sign_up
+from .conftest import API, PASSWORD, AdminFactory, both_databases, error_code, ok, sign_up
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return both_databases(request)
+
 
 ORDER = {"symbol": "BTC-USDT", "side": "buy", "price": "20000", "quantity": "0.01"}
 
