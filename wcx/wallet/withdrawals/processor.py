@@ -27,10 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.observability.logging import get_logger
 from wcx.store.schema import users
+from wcx.wallet.chains.bitcoin.node import BitcoinNode
 from wcx.wallet.chains.port import BroadcastRejectedError, ChainError, ChainNode, TransactionFailedError
 from wcx.wallet.config import ChainSpec
 from wcx.wallet.signers import Signer, SignerError, ethereum_address
 from wcx.wallet.withdrawals import metrics
+from wcx.wallet.withdrawals.bitcoin import InsufficientFundsError, hot_address, spent_outpoints
+from wcx.wallet.withdrawals.bitcoin import sign_payment as sign_bitcoin_payment
 from wcx.wallet.withdrawals.config import WithdrawalPolicy
 from wcx.wallet.withdrawals.errors import WithdrawalError
 from wcx.wallet.withdrawals.ethereum import Payment, max_gas_cost, payment_transaction, sign_payment
@@ -71,6 +74,8 @@ class HotWallet:
     chain_id: int
     native: str
     routes: Mapping[str, TokenRoute] = field(default_factory=dict)
+    kind: str = "ethereum"
+    network: str = "local"
 
 
 async def _noop(event: str, w: Withdrawal) -> None:
@@ -211,6 +216,8 @@ class WithdrawalProcessor:
             frozen = await conn.scalar(select(users.c.frozen).where(users.c.id == w.user_id))
         if frozen:
             return None  # a frozen account's money does not leave; the back office rejects or unfreezes
+        if wallet.kind == "bitcoin":
+            return await self._sign_bitcoin(wallet, w, now)
         route = wallet.routes[w.asset]
         node = wallet.node
         fee = await node.fee_estimate()
@@ -239,6 +246,52 @@ class WithdrawalProcessor:
             )
             await _store_nonce(conn, wallet, nonce + 1)
         return signed
+
+    async def _sign_bitcoin(self, wallet: HotWallet, w: Withdrawal, now: datetime) -> Withdrawal | None:
+        node = wallet.node
+        if not isinstance(node, BitcoinNode):
+            raise ChainError(f"{wallet.chain} needs a bitcoind node to build transactions")
+        # Outputs our signed, not yet confirmed withdrawals spend are not spendable again.
+        reserved = await self._reserved_outpoints(wallet)
+        utxos = [u for u in await node.unspent([wallet.address]) if (u.txid, u.vout) not in reserved]
+        fee = await node.fee_estimate()
+        try:
+            payment = await asyncio.to_thread(
+                sign_bitcoin_payment,
+                wallet.signer,
+                utxos,
+                to=w.address,
+                amount=w.amount,
+                fee_rate=fee.rate,
+                network=wallet.network,
+            )
+        except InsufficientFundsError as exc:
+            metrics.HOT_WALLET_SHORT.labels(w.asset).inc()
+            raise ChainError(
+                f"hot wallet {wallet.address} cannot cover {w.asset} {w.amount}: {exc}"
+            ) from None
+        async with self.db.begin() as conn:
+            return await move(
+                conn,
+                w,
+                State.SIGNED,
+                now,
+                from_address=wallet.address,
+                raw_tx=payment.raw.hex(),
+                tx_hash=payment.txid,
+                last_error="",
+            )
+
+    async def _reserved_outpoints(self, wallet: HotWallet) -> set[tuple[str, int]]:
+        unconfirmed = (State.SIGNED.value, State.BROADCAST.value)
+        async with self.db.connect() as conn:
+            rows = await conn.execute(
+                select(withdrawals.c.raw_tx).where(
+                    withdrawals.c.chain == wallet.chain, withdrawals.c.state.in_(unconfirmed)
+                )
+            )
+            raws = [raw for (raw,) in rows if raw]
+        return {outpoint for raw in raws for outpoint in spent_outpoints(bytes.fromhex(raw))}
 
     async def _send(self, wallet: HotWallet, w: Withdrawal, now: datetime) -> Withdrawal | None:
         assert w.tx_hash is not None and w.raw_tx is not None
@@ -290,7 +343,8 @@ class WithdrawalProcessor:
 
     async def _unreserve(self, wallet: HotWallet, w: Withdrawal) -> None:
         """A refused transaction never used its nonce: hand it to the next withdrawal."""
-        assert w.nonce is not None
+        if w.nonce is None:
+            return  # Bitcoin: the outputs it meant to spend are free again by themselves
         async with self.db.begin() as conn:
             if await _stored_nonce(conn, wallet) == w.nonce + 1:
                 await _store_nonce(conn, wallet, w.nonce)
@@ -331,6 +385,16 @@ async def reload(db: AsyncEngine, withdrawal_id: str) -> Withdrawal | None:
     """The withdrawal as stored now."""
     async with db.connect() as conn:
         return await load(conn, withdrawal_id)
+
+
+def bitcoin_hot_wallet(spec: ChainSpec, node: ChainNode, signer: Signer) -> HotWallet:
+    """The hot wallet of a configured Bitcoin chain: the signer key's P2WPKH address pays BTC."""
+    native = spec.assets[0].code
+    routes = {native: TokenRoute("", spec.assets[0].confirmations)}
+    address = hot_address(signer, spec.network.value)
+    return HotWallet(
+        spec.name, node, signer, address, 0, native, routes, kind="bitcoin", network=spec.network.value
+    )
 
 
 def ethereum_hot_wallet(spec: ChainSpec, node: ChainNode, signer: Signer, chain_id: int) -> HotWallet:

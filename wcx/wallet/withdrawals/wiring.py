@@ -1,6 +1,6 @@
 """Build the withdrawal processor from configuration (`wcx serve` starts it when this returns one).
 
-A hot wallet is configured when an Ethereum chain has a node (`rpc_url` in chains.toml or ETH_RPC_URL)
+A hot wallet is configured when a chain has a node (`rpc_url` in chains.toml, ETH_RPC_URL or BTC_RPC_URL)
 and the hot-wallet signer can be opened (WALLET_SIGNER, HSM_* or KEYSTORE_*). Without either the
 exchange runs as before: withdrawals are accepted, held and approved, and wait for a processor.
 """
@@ -10,10 +10,16 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.observability.logging import get_logger
+from wcx.wallet.chains.bitcoin.node import BitcoinNode
 from wcx.wallet.config import ChainKind, WalletSettings, load_chains
 from wcx.wallet.signers import SignerError, SignerSettings, build_signer
 from wcx.wallet.withdrawals.config import WithdrawalSettings, load_policy
-from wcx.wallet.withdrawals.processor import HotWallet, WithdrawalProcessor, ethereum_hot_wallet
+from wcx.wallet.withdrawals.processor import (
+    HotWallet,
+    WithdrawalProcessor,
+    bitcoin_hot_wallet,
+    ethereum_hot_wallet,
+)
 from wcx.wallet.withdrawals.records import Ledger
 
 log = get_logger(__name__)
@@ -24,7 +30,7 @@ async def build_processor(
 ) -> WithdrawalProcessor | None:
     """A processor over every Ethereum chain with a node, or None when no hot wallet is configured."""
     config = load_chains(WalletSettings(), development=development)
-    chains = [spec for spec in config.chains if spec.kind is ChainKind.ETHEREUM and spec.rpc_url]
+    chains = [spec for spec in config.chains if spec.rpc_url]
     if not chains:
         return None
     try:
@@ -37,8 +43,11 @@ async def build_processor(
 
     wallets: dict[str, HotWallet] = {}
     for spec in chains:
-        node = EthereumNode.from_spec(spec)
-        wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
+        if spec.kind is ChainKind.BITCOIN:
+            wallets[spec.name] = bitcoin_hot_wallet(spec, BitcoinNode.from_spec(spec), signer)
+        else:
+            node = EthereumNode.from_spec(spec)
+            wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
         log.info("hot wallet", chain=spec.name, address=wallets[spec.name].address, key=signer.key_id)
     settings = WithdrawalSettings()
     policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets, config)
