@@ -90,6 +90,8 @@ def test_every_metric_in_rules_and_dashboards_is_exposed(server: Running) -> Non
         "journal_fsync_duration_seconds_bucket",
         "projector_lag_seq",
         "audit_chain_intact",
+        "wallet_withdrawals_oldest_age_seconds",
+        "wallet_withdrawals_pending",
         "process_cpu_seconds_total",
     }
     assert driven <= sampled, sorted(driven - sampled)

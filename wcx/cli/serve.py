@@ -15,6 +15,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -48,6 +49,7 @@ from wcx.store.schema import users
 from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.deposits import DepositWatchers
 from wcx.wallet.withdrawals import WithdrawalSettings
+from wcx.wallet.withdrawals.metrics import observe_pending
 from wcx.wallet.withdrawals.wiring import build_processor
 
 log = get_logger(__name__)
@@ -76,13 +78,28 @@ ROLE_SERVICES: dict[Role, list[Callable[[Runtime], Coroutine[Any, Any, None]]]] 
 withdrawal processor run in the roles all and wallet)."""
 
 
+QUEUE_METRICS_INTERVAL_S = 60.0
+
+
 async def _watch_audit_chain(runtime: Runtime) -> None:
     await watch_audit_chain(runtime.db)
 
 
-# The audit chain's periodic walk feeds `audit_chain_intact` (alert AuditChainBroken): once per exchange.
-ROLE_SERVICES[Role.ALL].append(_watch_audit_chain)
-ROLE_SERVICES[Role.ADMIN].append(_watch_audit_chain)
+async def _watch_withdrawal_queue(runtime: Runtime) -> None:
+    """Refresh the withdrawal-queue gauges every minute, whether or not a processor runs anywhere."""
+    while True:
+        try:
+            await observe_pending(runtime.db, datetime.now(UTC))
+        except Exception as exc:  # a database hiccup must not end the process; the next round retries
+            log.warning("withdrawal queue metrics failed", error=str(exc))
+        await asyncio.sleep(QUEUE_METRICS_INTERVAL_S)
+
+
+# Once per exchange (the all process, or the admin role): the audit chain's periodic walk feeds
+# `audit_chain_intact` (AuditChainBroken), the queue gauges feed WithdrawalQueueStale even when no
+# hot wallet is configured and approved withdrawals wait for a processor.
+for _role in (Role.ALL, Role.ADMIN):
+    ROLE_SERVICES[_role] += [_watch_audit_chain, _watch_withdrawal_queue]
 
 
 class EngineStoppedError(RuntimeError):
