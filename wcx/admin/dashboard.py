@@ -260,6 +260,22 @@ async def kyc_decide(
     return render(request, "kyc_status.html", actor, case=case)
 
 
+@router.post("/kyc/hits/{hit_id}/resolve")
+async def kyc_resolve_hit(
+    hit_id: int,
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.KYC_DECIDE)],
+    outcome: Annotated[str, Form(pattern="^(clear|confirm)$")],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> HTMLResponse:
+    """Clear a screening hit as a false positive or confirm it as a true match; answers its row."""
+    body = kyc_cases.HitResolutionIn(
+        confirmed=outcome == "confirm", reason=_reason(request, reason, required=True)
+    )
+    hit = await kyc_cases.resolve_hit(_runtime(request), actor, hit_id, body)
+    return render(request, "kyc_hit_row.html", actor, h=hit)
+
+
 # --- withdrawals ---------------------------------------------------------------------------------------
 
 
