@@ -107,10 +107,11 @@ class Fleet:
 
     def spawn(self, name: str, role: str) -> None:
         """Start one `wcx serve --role` process."""
-        command = [sys.executable, "-m", "wcx", "serve", "--role", role]
+        # Gateways serve the API on this port, engines their ops endpoints (/healthz, /readyz, /metrics).
+        port = free_port()
         if role == "gateway":
-            self.ports[name] = free_port()
-            command += ["--port", str(self.ports[name])]
+            self.ports[name] = port
+        command = [sys.executable, "-m", "wcx", "serve", "--role", role, "--port", str(port)]
         with (self.root / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 command, env=self.env(name), cwd=self.root, stdout=log, stderr=log
