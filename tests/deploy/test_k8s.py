@@ -391,3 +391,7 @@ def test_only_the_rollout_scripts_own_the_engine_slots_and_wallet_tracks(
         ("Deployment", "wallet-canary"),
         ("VirtualService", "wallet"),
     }
+
+
+def test_the_autoscaler_alone_sets_the_gateway_count(rendered: tuple[Resource, ...]) -> None:
+    assert "replicas" not in named(rendered, "Deployment", "gateway", "api")["spec"]
