@@ -227,6 +227,21 @@ async def test_a_node_behind_the_checkpoint_is_waited_for_not_taken_as_a_reorg(r
     assert await s.statuses() == [("ETH", "pending")]
 
 
+async def test_a_start_height_in_the_future_waits_for_the_chain(runtime: Runtime) -> None:
+    s = await Setup(runtime, replace(ethereum_spec(confirmations=1), start_height=6)).start()
+    s.node.pay(s.address, 1, "ETH")  # block 1: before the start height
+    s.node.mine(2)
+    assert (await s.watcher().poll()).new_deposits == 0
+    async with runtime.db.connect() as connection:
+        assert (await connection.execute(select(deposit_checkpoints.c.height))).scalar() is None
+    s.node.mine(3)  # tip 5: block 6 is the next one, the checkpoint is block 5
+    await s.watcher().poll()
+    s.node.pay(s.address, 2, "ETH")
+    s.node.mine(1)
+    assert (await s.watcher().poll()).new_deposits == 1
+    assert s.balance("ETH") == 2
+
+
 async def test_run_survives_an_offline_node_and_stops_on_request(runtime: Runtime) -> None:
     s = await Setup(runtime, ethereum_spec(confirmations=1)).start()
     s.node.offline = True

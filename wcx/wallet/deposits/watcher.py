@@ -100,6 +100,8 @@ class DepositWatcher:
         tip = await self.node.tip()
         metrics.TIP_HEIGHT.labels(self.chain.name).set(tip.height)
         checkpoint = await self._checkpoint(tip)
+        if checkpoint is None:  # the configured start height is still in the future
+            return PollResult(tip.height, tip.height)
         if tip.height < checkpoint.height:
             # A node behind us (restarted, still syncing, a fail-over replica): judging our blocks by
             # it would report reorgs that never happened. Wait until it passes the checkpoint.
@@ -122,8 +124,9 @@ class DepositWatcher:
         metrics.HEIGHT_LAG.labels(self.chain.name).set(max(0, tip.height - checkpoint.height))
         return PollResult(tip.height, checkpoint.height, found, credited, depth)
 
-    async def _checkpoint(self, tip: BlockRef) -> Checkpoint:
-        """The stored checkpoint, or on the very first round the block before the configured start."""
+    async def _checkpoint(self, tip: BlockRef) -> Checkpoint | None:
+        """The stored checkpoint, or on the very first round the block before the configured start
+        (None while the chain has not reached it)."""
         async with self.db.connect() as connection:
             row = (
                 await connection.execute(
@@ -135,7 +138,9 @@ class DepositWatcher:
         if row is not None:
             return Checkpoint(int(row.height), row.hash)
         start = self.chain.start_height if self.chain.start_height is not None else tip.height
-        base = await self.node.block(max(start - 1, 0)) if start > 0 else None
+        if start - 1 > tip.height:
+            return None
+        base = await self.node.block(start - 1) if start > 0 else None
         checkpoint = Checkpoint(base.height, base.hash) if base is not None else Checkpoint(-1, "")
         async with self.db.begin() as connection:
             await self._save_checkpoint(connection, checkpoint, insert_row=True)
