@@ -4,10 +4,11 @@ withdrawals are signed, broadcast, confirmed after N blocks and settled; failure
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from wcx.engine.state import FEE_ACCOUNT, OMNIBUS_ACCOUNT
 from wcx.runtime import Runtime
@@ -16,6 +17,8 @@ from wcx.testing.softhsm import USER_PIN, SoftHsm
 from wcx.wallet.signers import Pkcs11Signer, ethereum_address, generate_hot_key
 from wcx.wallet.withdrawals import State, WithdrawalPolicy, WithdrawalRequest, approve, service
 from wcx.wallet.withdrawals.processor import WithdrawalProcessor, reload
+from wcx.wallet.withdrawals.tables import withdrawals
+from wcx.wallet.withdrawals.wiring import build_processor
 
 from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, USDT, Chain
 
@@ -194,3 +197,40 @@ class BrokenNode:
             raise ValueError("garbage from the node")
 
         return garbage
+
+
+async def test_without_a_hot_wallet_it_still_holds_orphans_and_decides(
+    runtime: Runtime, policy: WithdrawalPolicy, alice: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ETH_RPC_URL", "BTC_RPC_URL", "CHAINS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    proc = await build_processor(runtime.db, runtime, development=True)
+    assert proc.wallets == {}
+    # A crash between writing the request and holding it leaves a `requested` row and no hold.
+    created = datetime.now(UTC) - timedelta(minutes=2)
+    async with runtime.db.begin() as conn:
+        await conn.execute(
+            insert(withdrawals).values(
+                id="wd_orphan",
+                user_id=alice,
+                asset="ETH",
+                chain="ethereum",
+                address=TO,
+                memo="",
+                amount=ETH,
+                fee=2 * ETH // 1000,
+                state="requested",
+                reason="",
+                approvals_required=2,
+                confirmations=0,
+                attempts=0,
+                last_error="",
+                created_at=created,
+                updated_at=created,
+            )
+        )
+    await proc.run_once()
+    assert await state_of(runtime, "wd_orphan") is State.APPROVED  # held, then auto-approved; no chain here
+    assert runtime.engine.state.balance(alice, "ETH") == (20 * ETH - 1002 * ETH // 1000, 1002 * ETH // 1000)
+    await proc.run_once()  # a second round holds nothing twice
+    assert runtime.engine.state.balance(alice, "ETH")[1] == 1002 * ETH // 1000

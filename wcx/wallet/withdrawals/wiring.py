@@ -1,8 +1,9 @@
-"""Build the withdrawal processor from configuration (`wcx serve` starts it when this returns one).
+"""Build the withdrawal processor from configuration (`wcx serve` runs it in the wallet role).
 
-A hot wallet is configured when a chain has a node (`rpc_url` in chains.toml, ETH_RPC_URL or BTC_RPC_URL)
-and the hot-wallet signer can be opened (WALLET_SIGNER, HSM_* or KEYSTORE_*). Without either the
-exchange runs as before: withdrawals are accepted, held and approved, and wait for a processor.
+A chain gets a hot wallet when it has a node (`rpc_url` in chains.toml, ETH_RPC_URL or BTC_RPC_URL)
+and the hot-wallet signer can be opened (WALLET_SIGNER, HSM_* or KEYSTORE_*). Without any, the
+processor still finishes what needs no chain (orphaned holds, approval decisions, releases of
+rejected and cancelled withdrawals, the pending metrics); approved withdrawals wait for a hot wallet.
 """
 
 from __future__ import annotations
@@ -25,23 +26,23 @@ from wcx.wallet.withdrawals.records import Ledger
 log = get_logger(__name__)
 
 
-async def build_processor(
-    db: AsyncEngine, ledger: Ledger, *, development: bool
-) -> WithdrawalProcessor | None:
-    """A processor over every Ethereum chain with a node, or None when no hot wallet is configured."""
+async def build_processor(db: AsyncEngine, ledger: Ledger, *, development: bool) -> WithdrawalProcessor:
+    """A processor with a hot wallet for every chain that has a node, when a signer is configured."""
     config = load_chains(WalletSettings(), development=development)
+    settings = WithdrawalSettings()
+    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets, config)
+    wallets: dict[str, HotWallet] = {}
     chains = [spec for spec in config.chains if spec.rpc_url]
     if not chains:
-        return None
+        return WithdrawalProcessor(db, ledger, policy, wallets)
     try:
         signer = build_signer(SignerSettings())
     except SignerError as exc:
-        log.warning("no hot-wallet signer: withdrawals wait for approval and signing", error=str(exc))
-        return None
+        log.warning("no hot-wallet signer: approved withdrawals wait for one", error=str(exc))
+        return WithdrawalProcessor(db, ledger, policy, wallets)
     # web3 is imported only when a chain is configured: the default start-up stays light.
     from wcx.wallet.chains.ethereum import EthereumNode
 
-    wallets: dict[str, HotWallet] = {}
     for spec in chains:
         if spec.kind is ChainKind.BITCOIN:
             wallets[spec.name] = bitcoin_hot_wallet(spec, BitcoinNode.from_spec(spec), signer)
@@ -49,6 +50,4 @@ async def build_processor(
             node = EthereumNode.from_spec(spec)
             wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
         log.info("hot wallet", chain=spec.name, address=wallets[spec.name].address, key=signer.key_id)
-    settings = WithdrawalSettings()
-    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets, config)
     return WithdrawalProcessor(db, ledger, policy, wallets)
