@@ -263,3 +263,26 @@ def test_key_rotation_rewrites_documents_and_personal_data(database: Database, t
                 await before.read_document(conn, stored.id)
 
     with_db(database, body)
+
+
+def test_an_approval_never_lowers_the_tier_held(database: Database, kyc: KycService) -> None:
+    async def body(db: AsyncEngine) -> None:
+        user, first = await submitted_case(db, kyc, "erin@example.com")
+        async with db.begin() as conn:
+            await kyc.decide(conn, first, Decision.APPROVE, reviewer="admin:1")
+            assert await kyc.tier_of(conn, user) == 2
+            second = await kyc.create_submission(conn, user, 3, ALICE)
+            with pytest.raises(KycError) as lower:
+                await kyc.update_submission(conn, user, second.id, requested_tier=2)
+            assert lower.value.code == "KYC_TIER_ALREADY_HELD"
+            await kyc.update_submission(
+                conn, user, second.id, PersonalData(nationality="DE", occupation="Engineer")
+            )
+            for kind in ("id_document", "selfie", "proof_of_address", "source_of_funds"):
+                await kyc.add_document(conn, user, second.id, kind, f"{kind}.pdf", sample_pdf())
+            await kyc.submit(conn, user, second.id)
+            case = await kyc.decide(conn, second.id, Decision.APPROVE, reviewer="admin:1", tier=1)
+            assert case.approved_tier == 1
+            assert await kyc.tier_of(conn, user) == 2
+
+    with_db(database, body)

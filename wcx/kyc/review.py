@@ -130,9 +130,10 @@ class Review(KycCore):
             values["approved_tier"] = granted
         await self._move(conn, row, _DECISION_STATUS[decision], reviewer, reason, **values)
         if decision is Decision.APPROVE:
-            await self.set_tier(
-                conn, row.user_id, values["approved_tier"], review_hold=False, submission_id=row.id
-            )
+            # An approval never lowers a tier the user already holds (an older, higher approval stands).
+            held = await self.tier_of(conn, row.user_id)
+            tier = max(values["approved_tier"], held) if not was_approved else values["approved_tier"]
+            await self.set_tier(conn, row.user_id, tier, review_hold=False, submission_id=row.id)
         elif decision is Decision.REJECT and was_approved:
             await self.set_tier(conn, row.user_id, 0, review_hold=False)
         return await self.get_case(conn, submission_id)

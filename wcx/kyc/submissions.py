@@ -84,6 +84,9 @@ class Submissions(KycCore):
             values["personal_data"] = self._seal(row.id, self._unseal(row.id, row.personal_data).merged(data))
         if requested_tier is not None:
             self._check_requested(requested_tier)
+            held = await self.tier_of(conn, user_id)
+            if requested_tier <= held:
+                raise KycError("KYC_TIER_ALREADY_HELD", f"you already hold tier {held}", kind="conflict")
             values["requested_tier"] = requested_tier
         await conn.execute(update(kyc_submissions).where(kyc_submissions.c.id == row.id).values(**values))
         return await self.get_submission(conn, user_id, submission_id)
