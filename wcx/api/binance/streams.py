@@ -136,10 +136,10 @@ class Stream:
             ]
         best_bid = max(self.book.bids.items(), key=lambda level: Decimal(level[0]), default=None)
         best_ask = min(self.book.asks.items(), key=lambda level: Decimal(level[0]), default=None)
-        top = (best_bid, best_ask)
-        if top == self.top and not force:
+        best = (best_bid, best_ask)
+        if best == self.top and not force:
             return []
-        self.top = top
+        self.top = best
         return [
             {
                 "u": self.book.seq,
