@@ -20,6 +20,8 @@ from wcx.runtime import Runtime
 from wcx.store.queries import TradeRecord
 
 NS_PER_MS = 1_000_000
+SEED_WAIT_S = 10.0
+"""How long a seed waits for the projection to hold every trade sequenced before the subscription."""
 
 
 @dataclass
@@ -54,7 +56,7 @@ class KlineBuilder:
 
     async def seed(self, runtime: Runtime) -> list[dict[str, Any]]:
         """The current candle from the projection (call after subscribing to the trades channel)."""
-        await runtime.projected()
+        await runtime.projected(SEED_WAIT_S)
         start = self.bucket(time.time_ns() // NS_PER_MS)
         rows: list[TradeRecord] = await market_trades_since(
             runtime.db, self.fmt.market.symbol, as_datetime(start)

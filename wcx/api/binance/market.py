@@ -266,8 +266,9 @@ def _ratio(numerator: int, denominator: int, scale: int) -> str:
     return str((Decimal(numerator) / Decimal(denominator)).quantize(quantum, ROUND_HALF_EVEN))
 
 
-async def _ticker_24h(runtime: Runtime, market: Market, mini: bool) -> dict[str, Any]:
-    """Rolling 24 h statistics from 1m candles (one-minute granularity) and the live top of book."""
+async def rolling_24h(runtime: Runtime, market: Market, mini: bool) -> dict[str, Any]:
+    """Rolling 24 h statistics from 1m candles (one-minute granularity) and the live top of book
+    (REST ticker/24hr and the @ticker streams)."""
     fmt = Formats(runtime, market)
     bids, asks = market.book.bids.depth(1), market.book.asks.depth(1)
     close_ms = now_ms()
@@ -326,7 +327,7 @@ async def ticker_24h(request: Request) -> Any:
     kind = params.choice("type", ("FULL", "MINI"), -1130, "Data sent for parameter 'type' is not valid.")
     markets, single = _markets(request, params)
     runtime = await projected(request)
-    out = [await _ticker_24h(runtime, market, kind == "MINI") for market in markets]
+    out = [await rolling_24h(runtime, market, kind == "MINI") for market in markets]
     return out[0] if single else out
 
 

@@ -5,7 +5,7 @@ Streams (symbols lower-case): `<s>@depth`, `<s>@depth@100ms`, `<s>@depth@1000ms`
 = engine sequence numbers, the numbering of REST depth's `lastUpdateId`, so the documented
 snapshot-plus-diff procedure keeps an exact book); `<s>@depth5|10|20[@100ms]` (partial book);
 `<s>@trade`, `<s>@aggTrade`, `<s>@kline_<1m|5m|15m|1h|4h|1d>`, `<s>@bookTicker`, `<s>@ticker`,
-`<s>@miniTicker`. Requests: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/GET_PROPERTY
+`<s>@miniTicker` (REST ticker/24hr's figures, at most once a second). Requests: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/GET_PROPERTY
 `combined`. The server pings every 20 s (uvicorn's WebSocket keep-alive) and drops a client that
 does not answer. The bare path `/ws` is our native protocol; Binance clients use `/ws/<anything>`.
 """
@@ -24,7 +24,8 @@ import orjson
 from fastapi import APIRouter, WebSocket
 
 from wcx.api.binance.connection import CLOSE_SLOW_CONSUMER, MAX_MESSAGE_BYTES, Connection
-from wcx.api.binance.klines import KlineBuilder
+from wcx.api.binance.klines import SEED_WAIT_S, KlineBuilder
+from wcx.api.binance.market import rolling_24h
 from wcx.api.binance.params import symbol_index
 from wcx.api.binance.views import Formats
 from wcx.engine.state import Market
@@ -38,6 +39,7 @@ router = APIRouter()
 
 MAX_STREAMS = 1024
 NS_PER_MS = 1_000_000
+TICKER_EVERY_S = 1.0
 _NAME = re.compile(r"([a-z0-9]{2,32})@([A-Za-z0-9_@]{1,32})")
 _ID = re.compile(r"[A-Za-z0-9]{1,36}")
 
@@ -76,10 +78,7 @@ class Stream:
                 return []
             self.book = ClientBook(orjson.loads(snapshot[1]))
             return self._book_events(force=True)
-        found: tuple[int, bytes] | None = None
-        if self.kind in ("ticker", "miniTicker"):
-            found = publisher.ticker_snapshot(inner)
-        return self.convert(orjson.loads(found[1]), publisher) if found is not None else []
+        return []
 
     # -- live messages ----------------------------------------------------------------------------
 
@@ -103,9 +102,7 @@ class Stream:
             return self._trades(message)
         if self.kline is not None:
             return self.kline.trades(message)
-        if message.get("last") is None:
-            return []  # no trade yet: Binance has no ticker either
-        return [self._ticker(message)]
+        return []  # tickers are computed in `_forward_ticker`, at most once a second
 
     def _depth_update(self, diff: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -198,39 +195,45 @@ class Stream:
             )
         return out
 
-    def _ticker(self, ticker: dict[str, Any]) -> dict[str, Any]:
-        now = time.time_ns() // NS_PER_MS
+    async def ticker(self, runtime: Runtime) -> list[Any]:
+        """The 24 h statistics event, from the same SQL figures as REST ticker/24hr (none before a trade)."""
+        # Trades published before the subscription reach this stream only through SQL: let it catch up.
+        await runtime.projected(SEED_WAIT_S)
+        stats = await rolling_24h(runtime, self.market, self.kind == "miniTicker")
+        if stats["count"] == 0:
+            return []
         common = {
-            "E": _ms(ticker.get("ts")) if ticker.get("ts") else now,
+            "E": time.time_ns() // NS_PER_MS,
             "s": self.symbol,
-            "c": ticker["last"],
-            "o": ticker["open"],
-            "h": ticker["high"],
-            "l": ticker["low"],
-            "v": ticker["volume"],
-            "q": ticker["quote_volume"],
+            "c": stats["lastPrice"],
+            "o": stats["openPrice"],
+            "h": stats["highPrice"],
+            "l": stats["lowPrice"],
+            "v": stats["volume"],
+            "q": stats["quoteVolume"],
         }
         if self.kind == "miniTicker":
-            return {"e": "24hrMiniTicker", **common}
-        last, opened = Decimal(ticker["last"]), Decimal(ticker["open"])
-        volume, quote_volume = Decimal(ticker["volume"]), Decimal(ticker["quote_volume"])
-        bids, asks = self.market.book.bids.depth(1), self.market.book.asks.depth(1)
-        fmt = self.fmt
-        return {
-            "e": "24hrTicker",
-            **common,
-            "p": _decimal(last - opened, fmt.quote_scale),
-            "P": f"{(last - opened) / opened * 100:.3f}" if opened else "0.000",
-            "w": _decimal(quote_volume / volume, fmt.quote_scale) if volume else ticker["last"],
-            "x": ticker["open"],
-            "b": ticker["best_bid"] or "0",
-            "B": fmt.qty(bids[0][1] if bids else 0),
-            "a": ticker["best_ask"] or "0",
-            "A": fmt.qty(asks[0][1] if asks else 0),
-            "O": now - 86_400_000,
-            "C": now,
-            "n": ticker["trades"],
-        }
+            return [{"e": "24hrMiniTicker", **common}]
+        return [
+            {
+                "e": "24hrTicker",
+                **common,
+                "p": stats["priceChange"],
+                "P": stats["priceChangePercent"],
+                "w": stats["weightedAvgPrice"],
+                "x": stats["prevClosePrice"],
+                "Q": stats["lastQty"],
+                "b": stats["bidPrice"],
+                "B": stats["bidQty"],
+                "a": stats["askPrice"],
+                "A": stats["askQty"],
+                "O": stats["openTime"],
+                "C": stats["closeTime"],
+                "F": stats["firstId"],
+                "L": stats["lastId"],
+                "n": stats["count"],
+            }
+        ]
 
 
 def _decimal(value: Decimal, scale: int) -> str:
@@ -380,7 +383,31 @@ class _Connection(Connection):
             task = self.spawn(self._forward(stream, subscription))
             self.streams[stream.name] = (stream, subscription, task)
 
+    async def _forward_ticker(self, stream: Stream, subscription: Subscription) -> None:
+        """Tickers like Binance's: now, then at most once a second after the market changed."""
+        payloads = aiter(subscription)
+        self.emit(stream, await stream.ticker(self.runtime))
+        sent, changed = time.monotonic(), False
+        try:
+            while True:
+                wait = max(0.0, sent + TICKER_EVERY_S - time.monotonic()) if changed else None
+                try:
+                    await asyncio.wait_for(anext(payloads), wait)
+                    changed = True
+                except TimeoutError:
+                    pass
+                except StopAsyncIteration:
+                    break
+                if changed and time.monotonic() - sent >= TICKER_EVERY_S:
+                    self.emit(stream, await stream.ticker(self.runtime))
+                    sent, changed = time.monotonic(), False
+        except SlowConsumerError:
+            self.finish(CLOSE_SLOW_CONSUMER)
+
     async def _forward(self, stream: Stream, subscription: Subscription) -> None:
+        if stream.kind in ("ticker", "miniTicker"):
+            await self._forward_ticker(stream, subscription)
+            return
         kline = stream.kline
         if kline is not None:
             self.emit(stream, await kline.seed(self.runtime))
