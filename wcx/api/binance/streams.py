@@ -4,10 +4,11 @@ bus channels as our native `/ws` (see `wcx.stream.publisher`).
 Streams (symbols lower-case): `<s>@depth`, `<s>@depth@100ms`, `<s>@depth@1000ms` (diffs with `U`/`u`
 = engine sequence numbers, the numbering of REST depth's `lastUpdateId`, so the documented
 snapshot-plus-diff procedure keeps an exact book); `<s>@depth5|10|20[@100ms]` (partial book);
-`<s>@trade`, `<s>@aggTrade`, `<s>@kline_<1m|5m|15m|1h|4h|1d>`, `<s>@bookTicker`, `<s>@ticker`,
-`<s>@miniTicker` (REST ticker/24hr's figures, at most once a second). Requests: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/GET_PROPERTY
-`combined`. The server pings every 20 s (uvicorn's WebSocket keep-alive) and drops a client that
-does not answer. The bare path `/ws` is our native protocol; Binance clients use `/ws/<anything>`.
+`<s>@trade`, `<s>@aggTrade`, `<s>@kline_<1m|5m|15m|1h|4h|1d>`, `<s>@bookTicker`, `<s>@ticker` and
+`<s>@miniTicker` (REST ticker/24hr's figures, at most once a second). Requests: SUBSCRIBE,
+UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY/GET_PROPERTY `combined`. The server pings every 20 s
+(uvicorn's WebSocket keep-alive) and drops a client that does not answer. The bare path `/ws` is our
+native protocol; Binance clients use `/ws/<anything>`.
 """
 
 from __future__ import annotations
