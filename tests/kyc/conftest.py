@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from store.conftest import Database, database, postgres_database, run  # noqa: F401  (fixtures shared)
+from store.conftest import Database, _empty, database, postgres_database, run  # noqa: F401  (fixtures shared)
 
 from wcx.kyc import KycService
 from wcx.testing.kyc import make_kyc_service

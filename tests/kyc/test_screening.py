@@ -3,6 +3,7 @@ hits to manual review, and re-screening of approved users when a list changes (r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from wcx.store.audit import verify_audit
 from wcx.store.schema import audit_events
 from wcx.testing.kyc import demo_prices, make_kyc_service, sample_jpeg, sample_pdf
 
-from .conftest import Database
+from .conftest import Database, _empty, run
 from .test_service import new_user, with_db
 
 DATA = Path(__file__).with_name("data")
@@ -180,4 +181,22 @@ def test_approved_users_are_rescreened_when_a_list_changes(database: Database, t
             assert rejected.status is Status.REJECTED
             assert await kyc.tier_of(conn, mendoza) == 0 and not await kyc.review_hold(conn, mendoza)
 
+    with_db(database, body)
+
+
+def test_concurrent_list_refreshes_are_serialised_on_postgresql(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    kyc = _kyc(tmp_path)
+    database = Database("postgresql", postgres_database)
+
+    async def refresh(db: AsyncEngine) -> tuple[list[str], int]:
+        async with db.begin() as conn:
+            return await kyc.refresh_lists(conn, [SDN, PEP])
+
+    async def body(db: AsyncEngine) -> None:
+        results = await asyncio.gather(*(refresh(db) for _ in range(4)))
+        assert sorted(results) == [([], 0)] * 3 + [(["sdn", "pep"], 0)]
+
+    run(_empty(postgres_database))
     with_db(database, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcx.kyc import metrics
@@ -16,6 +16,8 @@ from wcx.kyc.status import Status
 from wcx.kyc.tables import kyc_profiles, kyc_screening_hits, kyc_screening_lists, kyc_submissions
 from wcx.kyc.views import HitView
 from wcx.store.audit import record_audit
+
+RESCREEN_LOCK = 0x7763786B7963  # "wcxkyc": the PostgreSQL advisory lock key of list refreshes
 
 
 class Rescreening(KycCore):
@@ -163,7 +165,13 @@ class Rescreening(KycCore):
     async def refresh_lists(
         self, conn: AsyncConnection, lists: Sequence[ScreeningList]
     ) -> tuple[list[str], int]:
-        """Load lists; if any changed, re-screen approved users: (changed names, cases reopened)."""
+        """Load lists; if any changed, re-screen approved users: (changed names, cases reopened).
+
+        Serialised across processes (engine nodes starting together, `wcx kyc rescreen`): on PostgreSQL
+        by a transaction-scoped advisory lock, on SQLite by its single writer.
+        """
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RESCREEN_LOCK})
         changed = await self.use_lists(conn, lists)
         reopened = await self.rescreen_approved(conn, list_names=changed) if changed else 0
         return changed, reopened
