@@ -268,3 +268,40 @@ def test_refused_orders_change_nothing(venue: Venue) -> None:
             alice.private_post_order({"symbol": "BTCUSDT", "side": "BUY", **params})
     assert alice.fetch_balance()["total"] == before
     assert alice.fetch_open_orders(SYMBOL) == []
+
+
+def test_order_parameters_and_answer_shapes(venue: Venue) -> None:
+    alice = venue.rest(venue.alice)
+    base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+    ack = alice.private_post_order(
+        {**base, "price": "1000", "newOrderRespType": "ACK", "newClientOrderId": "shape-1"}
+    )
+    assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+    result = alice.private_post_order({**base, "price": "1001", "newOrderRespType": "RESULT"})
+    assert (
+        "fills" not in result
+        and result["status"] == "NEW"
+        and result["selfTradePreventionMode"] == "EXPIRE_TAKER"
+    )
+    by_client_id = alice.private_get_order({"symbol": "BTCUSDT", "origClientOrderId": "shape-1"})
+    assert by_client_id["orderId"] == ack["orderId"] and by_client_id["origQty"] == "0.01000000"
+    refused = {"symbol": "BTCUSDT", "orderId": ack["orderId"], "cancelRestrictions": "ONLY_PARTIALLY_FILLED"}
+    with pytest.raises(ccxt.OrderNotFound):  # -2011: the order is NEW, not partially filled
+        alice.private_delete_order(refused)
+    later = alice.private_get_allorders({"symbol": "BTCUSDT", "orderId": result["orderId"]})
+    assert [o["orderId"] for o in later] == [result["orderId"]]
+    everywhere = alice.private_get_openorders()
+    assert {o["orderId"] for o in everywhere} == {ack["orderId"], result["orderId"]}
+    cancelled = alice.private_delete_openorders({"symbol": "BTCUSDT"})
+    assert {c["orderId"] for c in cancelled} == {ack["orderId"], result["orderId"]}
+    assert all(c["status"] == "CANCELED" and c["origClientOrderId"] for c in cancelled)
+    with pytest.raises(ccxt.OrderNotFound):  # nothing left to cancel: -2011
+        alice.private_delete_openorders({"symbol": "BTCUSDT"})
+    trades = alice.private_get_mytrades({"symbol": "BTCUSDT"})
+    if trades:
+        newest = trades[-1]["id"]
+        assert [t["id"] for t in alice.private_get_mytrades({"symbol": "BTCUSDT", "fromId": newest})] == [
+            newest
+        ]
+    info = httpx.get(f"{venue.url}/api/v3/exchangeInfo", params={"symbols": '["ETHBTC","BTCUSDT"]'}).json()
+    assert [s["symbol"] for s in info["symbols"]] == ["ETHBTC", "BTCUSDT"]
