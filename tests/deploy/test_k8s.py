@@ -395,3 +395,24 @@ def test_only_the_rollout_scripts_own_the_engine_slots_and_wallet_tracks(
 
 def test_the_autoscaler_alone_sets_the_gateway_count(rendered: tuple[Resource, ...]) -> None:
     assert "replicas" not in named(rendered, "Deployment", "gateway", "api")["spec"]
+
+
+def test_gateways_and_admin_share_one_kyc_document_store(rendered: tuple[Resource, ...]) -> None:
+    """Uploads land on a gateway, reviews read them on the admin pods: one RWX export, both namespaces."""
+    exports = set()
+    for name, namespace in (("gateway", "api"), ("admin", "admin")):
+        spec = pod_spec(named(rendered, "Deployment", name, namespace))
+        claim = next(
+            v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+        )
+        mount = next(
+            m["mountPath"] for m in spec["containers"][0]["volumeMounts"] if m["name"] == "kyc-documents"
+        )
+        assert f"{mount}/documents" == "/var/lib/wcx/kyc/documents", "the default KYC_STORAGE_DIR"
+        pvc = named(rendered, "PersistentVolumeClaim", claim, namespace)
+        assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+        pv = named(rendered, "PersistentVolume", pvc["spec"]["volumeName"])
+        assert pv["spec"]["claimRef"] == {"namespace": namespace, "name": claim}
+        assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+        exports.add((pv["spec"]["nfs"]["server"], pv["spec"]["nfs"]["path"]))
+    assert len(exports) == 1
