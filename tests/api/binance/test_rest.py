@@ -154,9 +154,10 @@ def test_errors_map_to_ccxt_exceptions(venue: Venue) -> None:
 
 
 def httpx_error(venue: Venue, path: str, params: dict[str, Any], code: int) -> None:
-    """A raw request answering the Binance error shape with `code`."""
+    """A raw request answering the Binance error shape with `code` (and the weight it used)."""
     response = httpx.get(f"{venue.url}{path}", params=params)
     assert response.status_code == 400 and response.json()["code"] == code, response.text
+    assert response.headers["X-MBX-USED-WEIGHT-1M"].isdigit()
 
 
 def test_signature_rules_match_the_documentation(venue: Venue) -> None:

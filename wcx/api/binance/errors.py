@@ -128,10 +128,15 @@ class BinanceRoute(APIRoute):
             try:
                 return await handler(request)
             except BinanceError as exc:
-                return error_response(exc)
+                error = exc
             except ApiError as exc:
-                return error_response(from_api_error(exc))
+                error = from_api_error(exc)
             except RequestValidationError:
-                return error_response(BinanceError(-1100, "Illegal characters found in a parameter."))
+                error = BinanceError(-1100, "Illegal characters found in a parameter.")
+            response = error_response(error)
+            weight = getattr(request.state, "used_weight", None)
+            if weight is not None and "x-mbx-used-weight-1m" not in response.headers:
+                response.headers["X-MBX-USED-WEIGHT-1M"] = weight
+            return response
 
         return translate

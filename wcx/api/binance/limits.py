@@ -2,8 +2,8 @@
 
 Public requests take a token from the caller IP's bucket, signed ones from the API key's, exactly as
 `/api/v1` does, so switching API surfaces gains no extra allowance. Every answer carries
-`X-MBX-USED-WEIGHT-1M` (tokens the bucket is missing now, i.e. weight in use); a refusal is HTTP 429
-with `Retry-After` and `{"code": -1003}`.
+`X-MBX-USED-WEIGHT-1M` (tokens the bucket is missing now, i.e. weight in use; error answers too, once the
+request was charged); a refusal is HTTP 429 with `Retry-After` and `{"code": -1003}`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _used(decision: Decision) -> str:
 async def public(request: Request, response: Response) -> None:
     """FastAPI dependency: charge the caller's IP."""
     decision = await take(request.app.state, f"ip:{client_ip(request)}", PUBLIC_LIMIT)
-    response.headers[USED_WEIGHT] = _used(decision)
+    response.headers[USED_WEIGHT] = request.state.used_weight = _used(decision)
 
 
 def bucket_of(principal: Principal) -> str:
@@ -54,7 +54,7 @@ def bucket_of(principal: Principal) -> str:
 async def private(request: Request, response: Response, principal: Principal) -> None:
     """Charge the API key of an authenticated request."""
     decision = await take(request.app.state, bucket_of(principal), PRIVATE_LIMIT)
-    response.headers[USED_WEIGHT] = _used(decision)
+    response.headers[USED_WEIGHT] = request.state.used_weight = _used(decision)
 
 
 def rate_limits(app_state: Any) -> list[dict[str, Any]]:
