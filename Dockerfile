@@ -24,7 +24,15 @@ COPY config ./config
 COPY scripts ./scripts
 # Editable: the package stays in /app next to config/ (the defaults resolve config/*.toml from the
 # source tree), and the byte code is compiled now because the root filesystem is read-only at run time.
-RUN /opt/wcx/bin/pip install --no-deps -e . \
+RUN /opt/wcx/bin/pip install --no-deps -e .
+# The engine compiled with mypyc, in place (extension modules load before the .py beside them; the
+# pure-Python engine stays the reference). Same modules as scripts/build_native.sh (a test checks);
+# mypy is a build tool and leaves again. Then the byte code, for the read-only root filesystem.
+RUN /opt/wcx/bin/pip install setuptools==80.9.0 mypy==2.4.1 \
+ && /opt/wcx/bin/mypyc wcx/engine/orders.py wcx/engine/book.py wcx/engine/state.py wcx/engine/trading.py \
+      wcx/engine/money.py wcx/engine/admin.py wcx/engine/snapshot.py wcx/engine/engine.py \
+ && /opt/wcx/bin/pip uninstall -y mypy \
+ && rm -rf build \
  && /opt/wcx/bin/python -m compileall -q /app/wcx /opt/wcx/lib
 
 # --- runtime: slim, no compiler, non-root, read-only root filesystem ---------------------------------
@@ -44,7 +52,9 @@ RUN apt-get update \
 COPY --from=build /opt/wcx /opt/wcx
 COPY --from=build /app /app
 # Writable state lives only under DATA_DIR (a volume); /tmp is a tmpfs/emptyDir in compose and k8s.
+# PYTHONPATH: mypyc's shared runtime module sits at the top of /app, next to the package.
 ENV PATH=/opt/wcx/bin:$PATH \
+    PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     WCX_ENV=production \

@@ -106,3 +106,15 @@ def test_image_builds_and_runs_read_only_when_docker_is_available(tmp_path: Path
     run = [docker, "run", "--rm", "--read-only", "--tmpfs", "/tmp", tag, "--help"]
     result = subprocess.run(run, capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0 and "serve" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_image_compiles_the_same_engine_modules_as_the_native_build() -> None:
+    """The image runs the mypyc engine; its module list must not drift from scripts/build_native.sh."""
+    script = (ROOT / "scripts" / "build_native.sh").read_text(encoding="utf-8")
+    listed = re.search(r"modules=\(([^)]*)\)", script)
+    assert listed is not None
+    native = ["wcx/" + module for module in listed.group(1).split()]
+    compiled = next(args for op, args in instructions() if op == "RUN" and "mypyc" in args)
+    assert re.findall(r"wcx/engine/\w+\.py", compiled) == native
+    env = " ".join(args for op, args in instructions() if op == "ENV")
+    assert "PYTHONPATH=/app" in env, "mypyc's shared module lives at the top of /app"
