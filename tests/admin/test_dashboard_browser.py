@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from wcx.admin.accounts import create_admin
 from wcx.admin.permissions import Role
@@ -30,9 +31,6 @@ from wcx.config.settings import load_settings
 from wcx.runtime import read_lock_info
 from wcx.store.db import create_engine
 from wcx.testing.kyc import sample_pdf, sample_png
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "admin"
