@@ -221,6 +221,14 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=60)
 
+    def wait_for(self, count: int, timeout: float = 90.0) -> int:
+        """Until `count` orders were acknowledged (fails the test after `timeout`); how many there are."""
+        deadline = time.monotonic() + timeout
+        while (now := self.count()) < count:
+            assert time.monotonic() < deadline, f"only {now} of {count} orders acknowledged: {self.failed}"
+            time.sleep(0.05)
+        return now
+
     def count(self) -> int:
         """Acknowledged orders so far."""
         with self._lock:

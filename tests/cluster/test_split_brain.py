@@ -8,7 +8,6 @@ cluster with the log at R3, killing one NATS server under load loses nothing ack
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,20 +52,17 @@ def test_a_paused_leader_that_lost_its_lease_cannot_append(
     gateways = [procs["g1"], procs["g2"]]
     tokens = [sign_up(gateways[i % 2], f"brain{i}@cluster.test") for i in range(4)]
     with Load(gateways, tokens) as load:
-        while load.count() < 100:
-            time.sleep(0.05)
+        load.wait_for(100)
         a.signal(signal.SIGSTOP)  # mid-load: a holds requests and maybe a batch it has not appended
         term_b = wait_role(nats_server.url, "b", "leader", timeout=15).term
         assert term_b > term_a
         before = load.count()
-        while load.count() < before + 100:
-            time.sleep(0.05)
+        load.wait_for(before + 100)
         a.signal(signal.SIGCONT)
         assert a.process is not None
         assert a.process.wait(timeout=15) == DEPOSED_EXIT, a.tail()
         resumed = load.count()
-        while load.count() < resumed + 50:
-            time.sleep(0.05)
+        load.wait_for(resumed + 50)
     assert "stops" in a.tail() and b.alive()
     _, _, batches = replay(nats_server.url)
     marker = next(i for i, batch in enumerate(batches) if batch.term == term_b)
@@ -87,16 +83,13 @@ def test_losing_one_of_three_nats_servers_loses_nothing_acknowledged(
     gateways = [procs["g1"], procs["g2"]]
     tokens = [sign_up(gateways[i % 2], f"r3-{i}@cluster.test") for i in range(4)]
     with Load(gateways, tokens) as load:
-        while load.count() < 100:
-            time.sleep(0.05)
+        load.wait_for(100)
         # The server leading the log's raft group: its loss forces a stream leader election.
         leader = stream_leader(nats_cluster.url)
         victim = next(node for node in nats_cluster.nodes if node.name == leader)
         victim.kill()
         before = load.count()
-        deadline = time.monotonic() + 60
-        while load.count() < before + 150 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        load.wait_for(before + 150)
     assert load.count() >= before + 150, (load.count(), load.failed)
     alive = next(node for node in nats_cluster.nodes if node is not victim).url
     assert stream_leader(alive) != victim.name
