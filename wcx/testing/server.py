@@ -14,7 +14,7 @@ import httpx
 
 from wcx.runtime import read_lock_info
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 90.0  # generous: CI machines can be loaded, and a start also migrates the database
 
 
 @dataclass
