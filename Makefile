@@ -32,8 +32,8 @@ test: $(STAMP) $(NATIVE)
 	cd build/native && WCX_REFERENCE_ROOT=$(CURDIR) ../../$(BIN)/python -m pytest -q -p no:cacheprovider tests/engine
 
 lint: $(STAMP)
-	$(BIN)/ruff check wcx tests bench
-	$(BIN)/ruff format --check wcx tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict -p wcx.engine -p wcx.primitives
 	$(BIN)/lint-imports
 
