@@ -7,11 +7,8 @@ input against the real server: a 4xx with a code and no change to balances or bo
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -21,21 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
-from sqlalchemy.engine import make_url
 from websockets.sync.client import ClientConnection, connect
 
 from wcx.api.auth.signing import hmac_signature, message
 from wcx.primitives import format_amount
 from wcx.testing.server import Server
-from wcx.testing.services import POSTGRES_SERVER, postgres_admin
+from wcx.testing.services import server_services
 
 PASSWORD = "correct horse battery"
-REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -113,33 +105,11 @@ def books(client: Client) -> list[Any]:
     return out
 
 
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("WCX_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"WCX_REQUIRE_SERVICES=1 but {reason}")
-    pytest.skip(f"!!! SKIPPING the PostgreSQL + Redis black-box run: {reason}")
-
-
 @pytest.fixture
 def services(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Environment for the backend: SQLite + in-process (default), or a fresh PostgreSQL database + Redis."""
-    if getattr(request, "param", "sqlite") == "sqlite":
-        yield {}
-        return
-    try:
-        with Redis.from_url(REDIS_URL) as redis:
-            redis.ping()
-    except RedisError as exc:
-        _skip_or_fail(f"Redis at {REDIS_URL} unreachable: {exc!r}")
-    name = f"wcx_test_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        _skip_or_fail(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
-    database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
-    finally:
-        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with server_services(getattr(request, "param", "sqlite")) as environment:
+        yield environment
 
 
 @pytest.fixture

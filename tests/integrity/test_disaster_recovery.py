@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
 
 from wcx.engine import Engine
 from wcx.journal import read_records
 from wcx.testing.server import Server
-from wcx.testing.services import POSTGRES_SERVER, missing_service, postgres_admin
+from wcx.testing.services import postgres_admin, postgres_database
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 TRADING_SECONDS = 4.0
@@ -40,19 +39,12 @@ class Drill:
     source: Server
     backup: Path
     manifest: dict[str, Any]
-    databases: list[str]
+    databases: ExitStack
     root: Path
 
     def new_database(self, *, create: bool = True) -> str:
-        """A fresh PostgreSQL database URL (or just a name the restore will create)."""
-        name = f"wcx_test_{secrets.token_hex(6)}"
-        self.databases.append(name)
-        if create:
-            try:
-                asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                missing_service(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
-        return make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
+        """A fresh PostgreSQL database URL (or just a name the restore will create), dropped at the end."""
+        return self.databases.enter_context(postgres_database(create=create))
 
     def empty_target(self, name: str) -> Server:
         """A server definition over a new data directory and a database the restore creates."""
@@ -65,10 +57,10 @@ class Drill:
 def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
     """Trade with the demo's simulated traders and back up while the exchange runs."""
     root = tmp_path_factory.mktemp("drill")
-    drill = Drill(Server(root / "data"), root / "backup", {}, [], root)
-    drill.source.services["DATABASE_URL"] = drill.new_database()
-    drill.source.data_dir.mkdir()
-    try:
+    with ExitStack() as databases:
+        drill = Drill(Server(root / "data"), root / "backup", {}, databases, root)
+        drill.source.services["DATABASE_URL"] = drill.new_database()
+        drill.source.data_dir.mkdir()
         drill.source.start("--demo")
         try:
             time.sleep(TRADING_SECONDS)
@@ -79,9 +71,6 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drill]:
             drill.source.stop()
         drill.manifest = json.loads((drill.backup / "manifest.json").read_text())
         yield drill
-    finally:
-        for name in drill.databases:
-            asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def script(name: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

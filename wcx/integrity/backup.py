@@ -87,12 +87,12 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class RestoreResult:
-    """Where a restore left the exchange: journal seq, state hash there, and what was rebuilt."""
+    """Where a restore left the exchange: journal seq, state hash there, and whether it was cut short
+    (a point-in-time restore, after which the projection was rebuilt from the journal)."""
 
     seq: int
     state_hash: str
     point_in_time: bool
-    projection_rebuilt: bool
 
 
 def _fsync(path: Path) -> None:
@@ -321,4 +321,4 @@ async def restore_backup(
     # After a cut the dumped projection is ahead of the journal: rebuild it from the journal alone.
     await _project(journal_root, database_url, rebuild=to_seq is not None)
     engine, seq = await asyncio.to_thread(recover, journal_root)
-    return RestoreResult(seq, engine.state_hash(), to_seq is not None, to_seq is not None)
+    return RestoreResult(seq, engine.state_hash(), to_seq is not None)

@@ -182,9 +182,8 @@ def check_double_entry(report: IntegrityReport, projection: Projection) -> None:
 class _Replay:
     """The journal replayed from seq 1, stoppable at any seq, checking snapshots on the way."""
 
-    def __init__(self, data_dir: Path, report: IntegrityReport) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self.engine = Engine()
-        self.report = report
         self._snapshots = list_snapshots(data_dir)
         self._records = self._iter_records(data_dir)
         self._pending: Record | None = None
@@ -214,28 +213,22 @@ class _Replay:
                 self.snapshot_mismatches.append(f"{path.name}: state hash differs from the replay at {seq}")
 
     def advance(self, to_seq: int | None) -> None:
-        """Apply records up to and including `to_seq` (None: to the end of the journal)."""
+        """Apply records up to and including `to_seq` (None: to the end); call again to go further."""
         apply = self.engine.apply
         self._check_snapshots()
-        for seq, ts, command in self._records:
-            if to_seq is not None and seq > to_seq:
-                self._pending = (seq, ts, command)
+        while True:
+            record = self._pending or next(self._records, None)
+            if record is None:
                 return
+            seq, ts, command = record
+            if to_seq is not None and seq > to_seq:
+                self._pending = record  # the first record past the stop, applied by the next call
+                return
+            self._pending = None
             apply(seq, ts, command)
             self.applied += 1
             if self._snapshots and self._snapshots[0][0] <= seq:
                 self._check_snapshots()
-
-    def resume(self, to_seq: int | None) -> None:
-        """Continue after a stop at an earlier seq."""
-        if self._pending is not None:
-            seq, ts, command = self._pending
-            if to_seq is not None and seq > to_seq:
-                return
-            self._pending = None
-            self.engine.apply(seq, ts, command)
-            self.applied += 1
-        self.advance(to_seq)
 
 
 async def verify_integrity(
@@ -243,7 +236,7 @@ async def verify_integrity(
 ) -> IntegrityReport:
     """Run every check; `to_seq` replays only that far (point in time) and skips the SQL comparison."""
     report = IntegrityReport()
-    replay = _Replay(data_dir, report)
+    replay = _Replay(data_dir)
     projection: Projection | None = None
     try:
         if db is not None:
@@ -269,7 +262,7 @@ async def verify_integrity(
                 )
             else:
                 compare_projection(report, replay.engine.state, projection)
-            replay.resume(to_seq)
+            replay.advance(to_seq)
         else:
             replay.advance(to_seq)
         journal_ok, journal_detail = True, f"{replay.applied} records, seq 1..{replay.engine.state.last_seq}"

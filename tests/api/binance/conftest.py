@@ -3,27 +3,19 @@ and a socket guard that refuses (and records) every connection that is not to 12
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import os
-import secrets
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import ccxt
 import httpx
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
-from sqlalchemy.engine import make_url
 
 from wcx.testing.server import Server
-from wcx.testing.services import POSTGRES_SERVER, missing_service, postgres_admin
+from wcx.testing.services import server_services
 
 
 class EgressRefusedError(OSError):
@@ -138,7 +130,6 @@ def config(url: str, trader: Trader | None = None, **options: Any) -> dict[str, 
 
 
 PASSWORD = "correct horse battery"
-REDIS_URL = os.environ.get("WCX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def session_headers(http: httpx.Client, email: str) -> dict[str, str]:
@@ -164,29 +155,6 @@ def _trader(http: httpx.Client, email: str, funds: dict[str, str]) -> Trader:
     return Trader(email, created["key"], created["secret"])
 
 
-@contextmanager
-def backend(kind: str) -> Iterator[dict[str, str]]:
-    """Server environment: SQLite and in-process bus/limits, or a fresh PostgreSQL database + Redis."""
-    if kind == "sqlite":
-        yield {}
-        return
-    try:
-        with Redis.from_url(REDIS_URL) as redis:
-            redis.ping()
-    except RedisError as exc:
-        missing_service(f"Redis at {REDIS_URL} unreachable: {exc!r}")
-    name = f"wcx_test_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        missing_service(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc!r}")
-    database = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
-    finally:
-        asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture(scope="module")
 def venue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]:
     """One server for the module (start-up is the slow part), with two funded traders.
@@ -195,7 +163,7 @@ def venue(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     limits, replay store) instead of SQLite and in-process ones.
     """
     root: Path = tmp_path_factory.mktemp("binance")
-    with backend(getattr(request, "param", "sqlite")) as services:
+    with server_services(getattr(request, "param", "sqlite")) as services:
         server = Server(root / "data", services)
         server.data_dir.mkdir()
         server.start()
