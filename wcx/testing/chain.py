@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from wcx.wallet.chains.ethereum.codec import PLAIN_TRANSFER_GAS
 from wcx.wallet.chains.port import (
     NATIVE_INDEX,
     BlockRef,
@@ -55,6 +56,8 @@ class FakeChainNode:
         self.native = self.assets[0]
         self.offline = False
         self.fee = FeeEstimate(rate=30_000_000_000, tip=1_000_000_000)
+        self.call_gas = 78_000
+        """`estimate_gas` of a call with data (a plain transfer is 21 000, as on Ethereum)."""
         self.nonces: dict[str, int] = defaultdict(int)
         self.broadcasts: list[bytes] = []
         self.failing: set[str] = set()
@@ -186,6 +189,11 @@ class FakeChainNode:
         """The fee set in `fee`."""
         self._online()
         return self.fee
+
+    async def estimate_gas(self, sender: str, to: str, value: int = 0, data: bytes = b"") -> int:
+        """21 000 for a plain transfer, `call_gas` for a call with data."""
+        self._online()
+        return self.call_gas if data else PLAIN_TRANSFER_GAS
 
     async def close(self) -> None:
         """Nothing to release."""

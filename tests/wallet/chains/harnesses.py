@@ -34,7 +34,7 @@ from wcx.wallet.chains.ethereum import tx as eth_tx
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.chains.port import ChainNode, FeeEstimate
 from wcx.wallet.signers.ethereum import ethereum_address, sign_ethereum_transaction
-from wcx.wallet.withdrawals.ethereum import Payment, payment_transaction
+from wcx.wallet.withdrawals.ethereum import Payment, payment_gas, payment_transaction
 
 
 class Harness(Protocol):
@@ -43,6 +43,8 @@ class Harness(Protocol):
     node: ChainNode
     assets: tuple[str, ...]
     garbage: bytes
+    transfer_gas: int
+    """What `estimate_gas` answers for a plain payment: 21 000 on Ethereum, 0 without gas."""
 
     async def fresh_address(self) -> str: ...
     async def pay(self, to: str, asset: str, amount: int) -> str: ...
@@ -58,6 +60,7 @@ class FakeHarness:
     """The in-memory fake from wcx.testing."""
 
     garbage = b""
+    transfer_gas = 21_000
 
     def __init__(self) -> None:
         self.fake = FakeChainNode("ethereum", ("ETH", "USDT"))
@@ -98,6 +101,7 @@ class EthereumHarness:
     """EthereumNode over an in-process py-evm chain (eth-tester), or a dev node given its RPC."""
 
     garbage = b"\x02\xf8\x01not-a-transaction"
+    transfer_gas = 21_000
 
     def __init__(self, rpc: EthereumRpc | None = None) -> None:
         self.evm = LocalEvm(rpc or in_process_rpc())
@@ -132,11 +136,13 @@ class EthereumHarness:
         sender = ethereum_address(signer.public_key())
         await self.evm.send_eth(sender, 10**18)
         fee = await self.node.fee_estimate()
+        payment = Payment("0x" + secrets.token_hex(20), 12345)
         transaction = payment_transaction(
-            Payment("0x" + secrets.token_hex(20), 12345),
+            payment,
             chain_id=await self.node.chain_id(),  # type: ignore[attr-defined]
             nonce=await self.node.nonce(sender),
             fee=FeeEstimate(fee.rate, fee.tip),
+            gas=await payment_gas(self.node, sender, payment),
         )
         signed = sign_ethereum_transaction(signer, transaction)
         assert eth_tx.verify(signed.raw, transaction, sender)
@@ -164,6 +170,7 @@ class BitcoinHarness:
     """
 
     garbage = b"\x00\x01not-a-transaction"
+    transfer_gas = 0
 
     def __init__(self, url: str, closer: Any) -> None:
         self.rpc = BitcoinRpc(url)

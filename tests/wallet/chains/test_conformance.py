@@ -143,6 +143,16 @@ def test_fee_estimate_and_nonce(adapter: str) -> None:
     scenario(adapter, body)
 
 
+def test_gas_estimate_of_a_plain_payment(adapter: str) -> None:
+    async def body(h: Harness) -> None:
+        sender, receiver = await h.fresh_address(), await h.fresh_address()
+        await h.pay(sender, h.assets[0], 10**6)
+        assert await h.node.estimate_gas(sender, receiver, 1000) == h.transfer_gas
+        assert await h.node.estimate_gas(receiver, sender) == h.transfer_gas  # no gas money needed
+
+    scenario(adapter, body)
+
+
 def test_reorg_changes_hashes_and_drops_transfers(adapter: str) -> None:
     async def body(h: Harness) -> None:
         address = await h.fresh_address()

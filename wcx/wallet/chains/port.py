@@ -27,6 +27,10 @@ class BroadcastRejectedError(ChainError):
     """The node refused a transaction (invalid, double spend, nonce too low, fee too low)."""
 
 
+class CallRevertedError(ChainError):
+    """The node expects the call to revert (e.g. an ERC-20 `transfer` of more than the sender holds)."""
+
+
 class TransactionFailedError(ChainError):
     """The transaction was mined but failed (a reverted Ethereum call): it moved no value."""
 
@@ -114,6 +118,13 @@ class ChainNode(Protocol):
 
     async def fee_estimate(self) -> FeeEstimate:
         """A fee rate likely to confirm within a few blocks."""
+        ...
+
+    async def estimate_gas(self, sender: str, to: str, value: int = 0, data: bytes = b"") -> int:
+        """Gas limit for a call from `sender` to `to` (with a safety margin); 0 on chains without gas.
+
+        CallRevertedError when the node expects the call to revert.
+        """
         ...
 
     async def close(self) -> None:

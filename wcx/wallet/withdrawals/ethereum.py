@@ -9,13 +9,11 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from wcx.wallet.chains.ethereum.codec import hex0x, transfer_call
-from wcx.wallet.chains.port import FeeEstimate
+from wcx.wallet.chains.port import CallRevertedError, ChainNode, FeeEstimate
 from wcx.wallet.signers import SignedEthereumTransaction, Signer, sign_ethereum_transaction
 
-NATIVE_GAS = 21_000
-"""A plain value transfer to an externally owned account."""
 TOKEN_GAS = 100_000
-"""Enough for an ERC-20 `transfer` (about 35k–65k on common tokens) with room for a cold storage slot."""
+"""The limit of an ERC-20 `transfer` the node expects to revert: the balance checks then name the cause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +25,21 @@ class Payment:
     contract: str = ""
 
 
-def payment_transaction(payment: Payment, *, chain_id: int, nonce: int, fee: FeeEstimate) -> dict[str, Any]:
-    """The unsigned EIP-1559 (type 2) transaction dict for `payment`."""
+async def payment_gas(node: ChainNode, sender: str, payment: Payment) -> int:
+    """The node's gas estimate (with its margin) for `payment` sent from `sender`."""
+    if not payment.contract:
+        return await node.estimate_gas(sender, payment.to, payment.amount)
+    data = transfer_call(to_checksum_address(payment.to), payment.amount)
+    try:
+        return await node.estimate_gas(sender, payment.contract, 0, data)
+    except CallRevertedError:
+        return TOKEN_GAS
+
+
+def payment_transaction(
+    payment: Payment, *, chain_id: int, nonce: int, fee: FeeEstimate, gas: int
+) -> dict[str, Any]:
+    """The unsigned EIP-1559 (type 2) transaction dict for `payment` with gas limit `gas`."""
     tip = min(fee.tip, fee.rate)
     fields: dict[str, Any] = {
         "type": 2,
@@ -44,14 +55,14 @@ def payment_transaction(payment: Payment, *, chain_id: int, nonce: int, fee: Fee
             **fields,
             "to": to_checksum_address(payment.contract),
             "value": 0,
-            "gas": TOKEN_GAS,
+            "gas": gas,
             "data": data,
         }
     return {
         **fields,
         "to": to_checksum_address(payment.to),
         "value": payment.amount,
-        "gas": NATIVE_GAS,
+        "gas": gas,
         "data": b"",
     }
 

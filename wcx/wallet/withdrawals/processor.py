@@ -36,7 +36,13 @@ from wcx.wallet.withdrawals.bitcoin import InsufficientFundsError, hot_address, 
 from wcx.wallet.withdrawals.bitcoin import sign_payment as sign_bitcoin_payment
 from wcx.wallet.withdrawals.config import WithdrawalPolicy
 from wcx.wallet.withdrawals.errors import WithdrawalError
-from wcx.wallet.withdrawals.ethereum import Payment, max_gas_cost, payment_transaction, sign_payment
+from wcx.wallet.withdrawals.ethereum import (
+    Payment,
+    max_gas_cost,
+    payment_gas,
+    payment_transaction,
+    sign_payment,
+)
 from wcx.wallet.withdrawals.hotcold import Rebalance, check_hot_balance
 from wcx.wallet.withdrawals.records import Clock, Ledger, Withdrawal, from_row, load, move, query, utc_now
 from wcx.wallet.withdrawals.service import decide_approval, ensure_held, ensure_settled, release
@@ -224,7 +230,8 @@ class WithdrawalProcessor:
         async with self.db.begin() as conn:
             nonce = max(await _stored_nonce(conn, wallet), await node.nonce(wallet.address))
         payment = Payment(w.address, w.amount, route.contract)
-        tx = payment_transaction(payment, chain_id=wallet.chain_id, nonce=nonce, fee=fee)
+        gas = await payment_gas(node, wallet.address, payment)
+        tx = payment_transaction(payment, chain_id=wallet.chain_id, nonce=nonce, fee=fee, gas=gas)
         gas_balance = await node.balance(wallet.address, wallet.native)
         asset_balance = gas_balance if not route.contract else await node.balance(wallet.address, w.asset)
         needed = w.amount if route.contract else w.amount + max_gas_cost(tx)

@@ -7,15 +7,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from eth_utils import to_checksum_address
 
 from wcx.testing.evm import LocalEvm, NodeLikeProvider, in_process_rpc
 from wcx.testing.signers import FakeSigner
-from wcx.wallet.chains import ChainError, TransactionFailedError
+from wcx.wallet.chains import CallRevertedError, ChainError, TransactionFailedError
 from wcx.wallet.chains.ethereum import EthereumNode
+from wcx.wallet.chains.ethereum.codec import PLAIN_TRANSFER_GAS, transfer_call
+from wcx.wallet.chains.ethereum.node import GAS_MARGIN_PERCENT
 from wcx.wallet.chains.ethereum.rpc import EthereumRpc
 from wcx.wallet.chains.ethereum.tx import decode, sender_of, verify
 from wcx.wallet.signers.ethereum import ethereum_address, sign_ethereum_transaction
-from wcx.wallet.withdrawals.ethereum import Payment, payment_transaction
+from wcx.wallet.withdrawals.ethereum import TOKEN_GAS, Payment, payment_gas, payment_transaction
 
 
 def on_chain(body: Callable[[LocalEvm, EthereumNode], Awaitable[None]]) -> None:
@@ -35,11 +38,13 @@ def test_token_payment_signed_through_a_signer_moves_the_tokens() -> None:
         await evm.send_eth(hot, 10**18)  # gas
         await evm.send_token(hot, 500 * 10**6)
         customer = "0x" + "5a" * 20
+        order = Payment(customer, 120 * 10**6, evm.token)
         payment = payment_transaction(
-            Payment(customer, 120 * 10**6, evm.token),
+            order,
             chain_id=await node.chain_id(),
             nonce=await node.nonce(hot),
             fee=await node.fee_estimate(),
+            gas=await payment_gas(node, hot, order),
         )
         signed = sign_ethereum_transaction(signer, payment)
         assert sender_of(signed.raw) == hot and verify(signed.raw, payment, hot)
@@ -64,11 +69,13 @@ def test_a_reverted_transaction_is_failed_not_confirmed() -> None:
         signer = FakeSigner(b"empty token balance")
         hot = ethereum_address(signer.public_key())
         await evm.send_eth(hot, 10**18)
+        order = Payment("0x" + "5b" * 20, 1, evm.token)  # the signer holds no tokens: the transfer reverts
+        with pytest.raises(CallRevertedError):
+            await node.estimate_gas(hot, evm.token, 0, transfer_call(order.to, 1))
+        gas = await payment_gas(node, hot, order)
+        assert gas == TOKEN_GAS  # the fixed ceiling: the balance checks, not the estimate, name the cause
         payment = payment_transaction(
-            Payment("0x" + "5b" * 20, 1, evm.token),  # the signer holds no tokens: the transfer reverts
-            chain_id=await node.chain_id(),
-            nonce=0,
-            fee=await node.fee_estimate(),
+            order, chain_id=await node.chain_id(), nonce=0, fee=await node.fee_estimate(), gas=gas
         )
         tx_hash = await node.broadcast(sign_ethereum_transaction(signer, payment).raw)
         with pytest.raises(TransactionFailedError):
@@ -123,3 +130,19 @@ def test_log_queries_are_split_when_the_provider_caps_their_range() -> None:
         assert sorted(b for s, e in accepted for b in range(s, e + 1)) == list(range(tip + 1))
 
     asyncio.run(main())
+
+
+def test_gas_estimates_carry_a_margin_except_for_a_plain_transfer() -> None:
+    async def body(evm: LocalEvm, node: EthereumNode) -> None:
+        holder, fresh = "0x" + "6a" * 20, "0x" + "6b" * 20
+        await evm.send_token(holder, 10**6)
+        assert await node.estimate_gas(fresh, holder) == PLAIN_TRANSFER_GAS  # an empty sender is fine
+        call = transfer_call(to_checksum_address(fresh), 10**6)
+        raw = await node.w3.eth.estimate_gas(
+            {"from": to_checksum_address(holder), "to": evm.token, "data": "0x" + call.hex(), "gasPrice": 0}
+        )
+        estimate = await node.estimate_gas(holder, evm.token, 0, call)
+        assert raw > PLAIN_TRANSFER_GAS
+        assert estimate == -(-raw * (100 + GAS_MARGIN_PERCENT) // 100)
+
+    on_chain(body)

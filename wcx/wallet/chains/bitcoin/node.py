@@ -164,6 +164,10 @@ class BitcoinNode:
         sats = sat_per_vbyte(rate) if rate is not None else FALLBACK_FEE_SAT_VB
         return FeeEstimate(rate=sats, tip=0)
 
+    async def estimate_gas(self, sender: str, to: str, value: int = 0, data: bytes = b"") -> int:
+        """Bitcoin has no gas: fees are paid per virtual byte (`fee_estimate`), so always 0."""
+        return 0
+
     async def close(self) -> None:
         """Close the RPC session."""
         await self.rpc.close()

@@ -11,6 +11,8 @@ TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]
 TRANSFER = keccak(text="transfer(address,uint256)")[:4]
 _WORD = 32
+PLAIN_TRANSFER_GAS = 21_000
+"""The gas of a value transfer that runs no code: exact, so it needs no safety margin."""
 
 
 def hex0x(value: bytes | str) -> str:

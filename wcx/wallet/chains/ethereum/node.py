@@ -7,9 +7,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, ContractLogicError, TransactionNotFound, Web3RPCError
 
 from wcx.wallet.chains.ethereum.codec import (
+    PLAIN_TRANSFER_GAS,
     TRANSFER_TOPIC,
     balance_of_call,
     decode_transfer,
@@ -21,6 +22,7 @@ from wcx.wallet.chains.port import (
     NATIVE_INDEX,
     BlockRef,
     BroadcastRejectedError,
+    CallRevertedError,
     ChainError,
     FeeEstimate,
     TransactionFailedError,
@@ -28,6 +30,8 @@ from wcx.wallet.chains.port import (
 )
 from wcx.wallet.config import ChainSpec
 
+GAS_MARGIN_PERCENT = 20
+"""Added to the node's gas estimate of a call that runs code: storage state can change before it is mined."""
 RECEIPT_CONCURRENCY = 8
 """Receipts fetched at once when checking native transfers (one per matching transaction)."""
 
@@ -222,6 +226,25 @@ class EthereumNode:
         tip = int(await self.rpc.call(self.w3.eth.max_priority_fee))
         base = int(latest.get("baseFeePerGas", 0))
         return FeeEstimate(rate=2 * base + tip, tip=tip)
+
+    async def estimate_gas(self, sender: str, to: str, value: int = 0, data: bytes = b"") -> int:
+        """eth_estimateGas plus GAS_MARGIN_PERCENT (a plain 21 000-gas transfer is exact and kept as is)."""
+        call = {
+            "from": to_checksum_address(sender),
+            "to": to_checksum_address(to),
+            "value": value,
+            "data": hex0x(data),
+            # A zero price estimates without the sender holding gas money yet (a deposit address
+            # before its gas top-up); nodes skip the balance check for it.
+            "gasPrice": 0,
+        }
+        try:
+            gas = int(await self.rpc.call(self.w3.eth.estimate_gas(call), expect=(ContractLogicError,)))
+        except ContractLogicError as exc:
+            raise CallRevertedError(f"the call from {sender} to {to} would revert: {exc}") from exc
+        if gas == PLAIN_TRANSFER_GAS:
+            return gas
+        return -(-gas * (100 + GAS_MARGIN_PERCENT) // 100)
 
     async def close(self) -> None:
         """Close the node connection."""
