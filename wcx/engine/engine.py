@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from wcx.engine import admin, money, trading
 from wcx.engine.commands import (
@@ -62,7 +62,15 @@ class Engine:
         if seq <= self.state.last_seq:
             raise SequenceError(f"seq {seq} after {self.state.last_seq}")
         out: list[Event] = []
-        _HANDLERS[type(command)](self.state, seq, ts, command, out)
+        # Trading commands call their handler directly: a native call, where the table's generic
+        # Python call boxes seq and ts and parses arguments again.
+        kind = type(command)
+        if kind is PlaceOrder:
+            trading.place_order(self.state, seq, ts, cast(PlaceOrder, command), out)
+        elif kind is CancelOrder:
+            trading.cancel_order(self.state, seq, ts, cast(CancelOrder, command), out)
+        else:
+            _HANDLERS[kind](self.state, seq, ts, command, out)
         self.state.last_seq = seq
         return out
 
