@@ -29,8 +29,8 @@ DAY_S = 86_400
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
 
-def runtime_of(request: Request) -> Runtime:
-    """The app's runtime (FastAPI dependency)."""
+async def runtime_of(request: Request) -> Runtime:
+    """The app's runtime (FastAPI dependency; a coroutine, so FastAPI does not hop to a worker thread)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
