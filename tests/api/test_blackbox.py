@@ -139,6 +139,8 @@ def test_register_fund_trade_restart_and_everything_is_identical(server: Server)
         # Alice (signed API key) rests a sell; Bob (access token) takes part of it, watching over WebSocket.
         sell = {"symbol": "BTC-USDT", "side": "sell", "price": "60000", "quantity": "0.5"}
         with connect(server.url.replace("http://", "ws://") + "/ws", open_timeout=10) as ws:
+            # The client offers permessage-deflate; the server declines it (compressing per subscriber).
+            assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
             ws.send(json.dumps({"op": "login", "token": bob.token}))
             ws.send(
                 json.dumps({"op": "subscribe", "channels": ["book.BTC-USDT", "trades.BTC-USDT", "account"]})

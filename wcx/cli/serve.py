@@ -131,7 +131,17 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 def _server(app: Any, sock: socket.socket, level: str) -> tuple[uvicorn.Server, Coroutine[Any, Any, None]]:
-    server = _EmbeddedServer(uvicorn.Config(app, log_config=None, log_level=level.lower()))
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        log_level=level.lower(),
+        ws="websockets-sansio",  # named, not "auto": wsproto, if installed, measured no faster
+        # permessage-deflate keeps a compression context per connection, so every book diff would be
+        # compressed once per subscriber: ~15 µs each, 40 % of the fan-out CPU, to shrink ~200-byte
+        # JSON frames. Clients that offer it get plain frames (the extension is optional in RFC 7692).
+        ws_per_message_deflate=False,
+    )
+    server = _EmbeddedServer(config)
     return server, server.serve(sockets=[sock])
 
 
