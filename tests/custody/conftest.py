@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from store.conftest import Database, database, postgres_database, run
 
 from wcx.custody import ceremony
-from wcx.custody.ceremony import KeygenResult, keygen
+from wcx.custody.ceremony import KeygenResult, Recovery, keygen, recover
 from wcx.custody.keys import Network
 from wcx.testing.softhsm import softhsm
 
@@ -51,3 +52,19 @@ def ceremony_run(tmp_path_factory: pytest.TempPathFactory) -> Ceremony:
             locations=["zurich", "frankfurt", "london", "singapore", "newyork"],
         )
     return Ceremony(result=result, secret=drawn[0], output_dir=output_dir)
+
+
+@pytest.fixture
+def recovered(ceremony_run: Ceremony, tmp_path: Path) -> Recovery:
+    """The ceremony's wallet recovered from three of its five shares (zurich, london, newyork)."""
+    shares = tmp_path / "recovery"
+    shares.mkdir()
+    for location in ("zurich", "london", "newyork"):
+        shutil.copy(ceremony_run.output_dir / f"share-{location}.slip39", shares)
+    return recover(
+        shares_dir=shares,
+        threshold=3,
+        passphrase=PASSPHRASE,
+        expected_fingerprint=ceremony_run.result.record.keys.fingerprint,
+        network=Network.TESTNET,
+    )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from embit.ec import PublicKey
 from embit.networks import NETWORKS
@@ -12,31 +9,16 @@ from embit.script import address_to_scriptpubkey, p2wpkh
 from embit.transaction import Transaction
 from eth_account import Account
 
-from wcx.custody.ceremony import Recovery, recover
+from wcx.custody.ceremony import Recovery
 from wcx.custody.cold_transfer import parse_transaction, sign_cold_psbt, sign_cold_transfer
 from wcx.custody.errors import CustodyError
-from wcx.custody.keys import Network
 from wcx.testing.signers import FakeSigner
 from wcx.wallet.chains.bitcoin.node import Utxo
 from wcx.wallet.chains.bitcoin.tx import build_payment
 
-from .conftest import PASSPHRASE, Ceremony
+from .conftest import Ceremony
 
 HOT = "0x000000000000000000000000000000000000dEaD"
-
-
-@pytest.fixture
-def recovered(ceremony_run: Ceremony, tmp_path: Path) -> Recovery:
-    """The ceremony's wallet recovered from three shares."""
-    for location in ("zurich", "london", "newyork"):
-        shutil.copy(ceremony_run.output_dir / f"share-{location}.slip39", tmp_path)
-    return recover(
-        shares_dir=tmp_path,
-        threshold=3,
-        passphrase=PASSPHRASE,
-        expected_fingerprint=ceremony_run.result.record.keys.fingerprint,
-        network=Network.TESTNET,
-    )
 
 
 def _prepared(**overrides: object) -> dict[str, object]:

@@ -17,8 +17,7 @@ from eth_utils import is_checksum_address
 from wcx.custody.ceremony import Recovery
 from wcx.custody.errors import CustodyError
 from wcx.custody.keys import bitcoin_private_key, ethereum_private_key
-from wcx.wallet.chains.bitcoin.node import Utxo
-from wcx.wallet.chains.bitcoin.tx import PaymentError, finalize, sign_payment, verify
+from wcx.wallet.chains.bitcoin.tx import PaymentError, finalize, sign_payment, spent_outputs, verify
 from wcx.wallet.signers import (
     SignedEthereumTransaction,
     SignerError,
@@ -150,17 +149,20 @@ def sign_cold_psbt(
     signed = sign_payment(psbt, signer)
     if signed == 0:
         raise CustodyError(f"the PSBT spends nothing of the cold key at index {index}")
+    return finalize_verified(psbt, signed)
+
+
+def finalize_verified(psbt: PSBT, signed_inputs: int) -> SignedBitcoinTransaction:
+    """The finalised transaction of a fully signed PSBT, every input's signature checked offline."""
     try:
         raw = finalize(psbt)
     except PaymentError as exc:
         raise CustodyError(f"the PSBT spends inputs of other keys too: {exc}") from exc
-    spent = [
-        Utxo(vin.txid.hex(), vin.vout, i.witness_utxo.value, i.witness_utxo.script_pubkey.data, 0)
-        for vin, i in zip(psbt.tx.vin, psbt.inputs, strict=True)
-    ]
-    if not verify(raw, spent):
+    if not verify(raw, spent_outputs(psbt)):
         raise CustodyError("the signed transaction does not verify")
-    return SignedBitcoinTransaction(raw=raw, txid=Transaction.parse(raw).txid().hex(), signed_inputs=signed)
+    return SignedBitcoinTransaction(
+        raw=raw, txid=Transaction.parse(raw).txid().hex(), signed_inputs=signed_inputs
+    )
 
 
 def _integer(name: str, value: Any) -> int:

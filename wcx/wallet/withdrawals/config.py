@@ -49,6 +49,8 @@ class AssetPolicy:
     hot_minimum: int
     hot_maximum: int
     cold_address: str
+    sweep_minimum: int
+    """A deposit address holding less of the asset is not swept (the gas would eat too much of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +85,14 @@ def _asset(code: str, entry: Mapping[str, Any], scale: int, chain: ChainSpec) ->
         hot_minimum=_amount(entry, "hot_minimum", scale, where),
         hot_maximum=_amount(entry, "hot_maximum", scale, where),
         cold_address=str(entry.get("cold_address", "")),
+        sweep_minimum=_amount(
+            entry, "sweep_minimum" if "sweep_minimum" in entry else "minimum", scale, where
+        ),
     )
-    if policy.minimum <= 0 or policy.hot_minimum > policy.hot_maximum:
-        raise WithdrawalConfigError(f"{where}: minimum must be positive and hot_minimum <= hot_maximum")
+    if policy.minimum <= 0 or policy.sweep_minimum <= 0 or policy.hot_minimum > policy.hot_maximum:
+        raise WithdrawalConfigError(
+            f"{where}: minimum and sweep_minimum must be positive and hot_minimum <= hot_maximum"
+        )
     return policy
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.observability.logging import get_logger
 from wcx.store.schema import users
@@ -44,10 +44,11 @@ from wcx.wallet.withdrawals.ethereum import (
     sign_payment,
 )
 from wcx.wallet.withdrawals.hotcold import Rebalance, check_hot_balance
+from wcx.wallet.withdrawals.nonces import release_nonce, store_nonce, stored_nonce
 from wcx.wallet.withdrawals.records import Clock, Ledger, Withdrawal, from_row, load, move, query, utc_now
 from wcx.wallet.withdrawals.service import decide_approval, ensure_held, ensure_settled, release
 from wcx.wallet.withdrawals.states import OPEN, RELEASING, State
-from wcx.wallet.withdrawals.tables import wallet_nonces, withdrawals
+from wcx.wallet.withdrawals.tables import withdrawals
 
 log = get_logger(__name__)
 
@@ -228,7 +229,9 @@ class WithdrawalProcessor:
         node = wallet.node
         fee = await node.fee_estimate()
         async with self.db.begin() as conn:
-            nonce = max(await _stored_nonce(conn, wallet), await node.nonce(wallet.address))
+            nonce = max(
+                await stored_nonce(conn, wallet.chain, wallet.address), await node.nonce(wallet.address)
+            )
         payment = Payment(w.address, w.amount, route.contract)
         gas = await payment_gas(node, wallet.address, payment)
         tx = payment_transaction(payment, chain_id=wallet.chain_id, nonce=nonce, fee=fee, gas=gas)
@@ -251,7 +254,7 @@ class WithdrawalProcessor:
                 tx_hash=tx_hash,
                 last_error="",
             )
-            await _store_nonce(conn, wallet, nonce + 1)
+            await store_nonce(conn, wallet.chain, wallet.address, nonce + 1)
         return signed
 
     async def _sign_bitcoin(self, wallet: HotWallet, w: Withdrawal, now: datetime) -> Withdrawal | None:
@@ -353,8 +356,7 @@ class WithdrawalProcessor:
         if w.nonce is None:
             return  # Bitcoin: the outputs it meant to spend are free again by themselves
         async with self.db.begin() as conn:
-            if await _stored_nonce(conn, wallet) == w.nonce + 1:
-                await _store_nonce(conn, wallet, w.nonce)
+            await release_nonce(conn, wallet.chain, wallet.address, w.nonce)
 
     async def _note_error(self, w: Withdrawal, exc: Exception) -> None:
         log.warning(
@@ -367,25 +369,6 @@ class WithdrawalProcessor:
                 .where(withdrawals.c.id == w.id, withdrawals.c.state == w.state.value)
                 .values(attempts=withdrawals.c.attempts + 1, last_error=str(exc)[:MAX_ERROR])
             )
-
-
-async def _stored_nonce(conn: AsyncConnection, wallet: HotWallet) -> int:
-    t = wallet_nonces
-    found = await conn.execute(
-        select(t.c.next_nonce).where(t.c.chain == wallet.chain, t.c.address == wallet.address)
-    )
-    value = found.scalar()
-    return 0 if value is None else int(value)
-
-
-async def _store_nonce(conn: AsyncConnection, wallet: HotWallet, next_nonce: int) -> None:
-    t = wallet_nonces
-    where = (t.c.chain == wallet.chain, t.c.address == wallet.address)
-    result = await conn.execute(update(t).where(*where).values(next_nonce=next_nonce))
-    if result.rowcount == 0:
-        await conn.execute(
-            t.insert().values(chain=wallet.chain, address=wallet.address, next_nonce=next_nonce)
-        )
 
 
 async def reload(db: AsyncEngine, withdrawal_id: str) -> Withdrawal | None:

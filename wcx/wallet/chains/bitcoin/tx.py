@@ -99,6 +99,16 @@ def finalize(psbt: PSBT) -> bytes:
     return bytes(final.serialize())
 
 
+def spent_outputs(psbt: PSBT) -> list[Utxo]:
+    """The outputs a PSBT's inputs spend, from their witness UTXOs (ValueError if one lacks it)."""
+    if any(scope.witness_utxo is None for scope in psbt.inputs):
+        raise ValueError("every PSBT input needs its witness UTXO (amount and script)")
+    return [
+        Utxo(vin.txid.hex(), vin.vout, scope.witness_utxo.value, scope.witness_utxo.script_pubkey.data, 0)
+        for vin, scope in zip(psbt.tx.vin, psbt.inputs, strict=True)
+    ]
+
+
 def verify(raw_tx: bytes, spent: Sequence[Utxo]) -> bool:
     """Whether every input of `raw_tx` carries a valid P2WPKH signature over the output it spends."""
     tx = Transaction.parse(raw_tx)

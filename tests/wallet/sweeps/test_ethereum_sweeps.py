@@ -1,0 +1,186 @@
+"""Ethereum sweeps end to end on py-evm: deposits credited, planned without keys, a gas top-up signed by
+the SoftHSM2 hot key, the deposit keys signed in the recovery ceremony, submitted, mined, confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import REGISTRY
+
+from wcx.custody.ceremony import Recovery
+from wcx.custody.sweep_signing import sign_sweeps
+from wcx.wallet.chains.ethereum.codec import PLAIN_TRANSFER_GAS
+from wcx.wallet.deposits import list_deposits
+from wcx.wallet.sweeps import (
+    Sweep,
+    SweepError,
+    SweepKind,
+    SweepState,
+    awaiting_signature,
+    cancel_sweep,
+    plan_document,
+    plan_sweeps,
+    submit_signed,
+)
+from wcx.wallet.sweeps.ethereum import decode_transaction
+from wcx.wallet.sweeps.records import load_sweep
+
+from ..withdrawals.conftest import BOTH_DATABASES
+from .conftest import ETH, USDT, Sweeping
+
+pytestmark = pytest.mark.anyio
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+async def reload(s: Sweeping, sweep: Sweep) -> Sweep:
+    """The sweep as stored now."""
+    async with s.runtime.db.connect() as conn:
+        found = await load_sweep(conn, sweep.id)
+    assert found is not None
+    return found
+
+
+async def gas_paid(s: Sweeping, tx_hash: str | None) -> int:
+    """Wei a mined transaction paid for gas (from its receipt)."""
+    receipt = await s.chain.node.w3.eth.get_transaction_receipt(tx_hash)
+    return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
+
+def swept(asset: str) -> float:
+    """The `wallet_swept_total` counter of `asset` so far."""
+    return REGISTRY.get_sample_value("wallet_swept_total", {"asset": asset}) or 0.0
+
+
+async def ceremony(s: Sweeping, recovered: Recovery) -> dict[str, object]:
+    """Export the plan, sign it with the recovered cold wallet, submit it."""
+    plan = plan_document(await awaiting_signature(s.runtime.db), now=NOW)
+    signed = sign_sweeps(recovered, plan, hot_addresses=[s.chain.wallet.address])
+    await submit_signed(s.runtime.db, signed)
+    return signed
+
+
+@BOTH_DATABASES
+async def test_eth_and_token_deposits_are_swept_into_the_hot_wallet(
+    sweeping: Sweeping, recovered: Recovery
+) -> None:
+    s, node, hot = sweeping, sweeping.chain.node, sweeping.chain.wallet.address
+    alice, alice_address = await s.depositor("alice@example.com")
+    bob, bob_address = await s.depositor("bob@example.com")
+    _, carol_address = await s.depositor("carol@example.com")
+    await s.chain.evm.send_eth(alice_address, 2 * ETH)
+    await s.chain.evm.send_token(bob_address, 700 * USDT)
+    await s.chain.evm.send_eth(carol_address, ETH // 100)  # below the 0.05 ETH sweep minimum
+    await s.credit()
+    assert s.runtime.engine.state.balance(alice, "ETH")[0] == 2 * ETH
+    assert s.runtime.engine.state.balance(bob, "USDT")[0] == 700 * USDT
+    hot_eth, hot_usdt = await node.balance(hot, "ETH"), await node.balance(hot, "USDT")
+    swept_eth, swept_usdt = swept("ETH"), swept("USDT")
+
+    planned = {sweep.kind: sweep for sweep in await plan_sweeps(s.runtime.db, s.target)}
+    assert set(planned) == {SweepKind.NATIVE, SweepKind.TOKEN, SweepKind.GAS_TOPUP}
+    native, token, topup = planned[SweepKind.NATIVE], planned[SweepKind.TOKEN], planned[SweepKind.GAS_TOPUP]
+    assert (native.from_address, native.to_address, native.inputs[0].key_index) == (alice_address, hot, alice)
+    assert native.amount + native.fee == 2 * ETH  # gas at exactly the max fee: nothing is left behind
+    assert (token.from_address, token.amount, token.depends_on) == (bob_address, 700 * USDT, topup.id)
+    assert (topup.from_address, topup.to_address, topup.amount) == (hot, bob_address, token.fee)
+    assert decode_transaction(token.unsigned_tx)["gas"] > PLAIN_TRANSFER_GAS  # estimated, with its margin
+    assert decode_transaction(native.unsigned_tx)["gas"] == PLAIN_TRANSFER_GAS
+    assert await plan_sweeps(s.runtime.db, s.target) == []  # everything is in flight
+
+    await s.processor.run_once()  # the hot key tops up the gas; the ceremony has not signed yet
+    assert (await reload(s, topup)).state is SweepState.BROADCAST
+    assert (await reload(s, native)).state is SweepState.PLANNED
+    await ceremony(s, recovered)
+    await s.settle()
+    for sweep in (native, token, topup):
+        assert (await reload(s, sweep)).state is SweepState.CONFIRMED
+
+    topup_gas = await gas_paid(s, (await reload(s, topup)).tx_hash)
+    token_gas = await gas_paid(s, (await reload(s, token)).tx_hash)
+    assert await node.balance(alice_address, "ETH") == 0
+    assert await node.balance(bob_address, "USDT") == 0
+    assert await node.balance(bob_address, "ETH") == topup.amount - token_gas  # the unused gas stays
+    assert await node.balance(carol_address, "ETH") == ETH // 100
+    assert await node.balance(hot, "ETH") == hot_eth + native.amount - topup.amount - topup_gas
+    assert await node.balance(hot, "USDT") == hot_usdt + 700 * USDT
+    assert (swept("ETH") - swept_eth, swept("USDT") - swept_usdt) == (2 - native.fee / ETH, 700)
+    await s.watcher.poll()  # the top-up came from an internal address: never a deposit
+    assert [d.asset for d in await list_deposits(s.runtime.db, bob)] == ["USDT"]
+    assert REGISTRY.get_sample_value("wallet_sweeps", {"state": "confirmed"}) == 3
+
+
+async def test_a_pending_deposit_waits_and_a_cancelled_plan_frees_the_address(sweeping: Sweeping) -> None:
+    s = sweeping
+    _, address = await s.depositor("dora@example.com")
+    await s.chain.evm.send_eth(address, ETH)
+    await s.watcher.poll()  # seen, not yet confirmed: its block could still be reorged out
+    assert await plan_sweeps(s.runtime.db, s.target) == []
+    await s.credit()
+    [first] = await plan_sweeps(s.runtime.db, s.target)
+    cancelled = await cancel_sweep(s.runtime.db, first.id)
+    assert cancelled.state is SweepState.FAILED
+    with pytest.raises(SweepError) as refused:
+        await cancel_sweep(s.runtime.db, first.id)
+    assert refused.value.code == "NOT_CANCELLABLE"
+    [second] = await plan_sweeps(s.runtime.db, s.target)
+    assert second.id != first.id and second.from_address == address
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda item: {**item, "raw": item["raw"][:-2] + "00"}, id="corrupted-signature"),
+        pytest.param(lambda item: {**item, "raw": "zz"}, id="not-hex"),
+    ],
+)
+async def test_submit_refuses_a_transaction_other_than_the_plan(
+    sweeping: Sweeping, recovered: Recovery, tamper: Callable[[dict[str, str]], dict[str, str]]
+) -> None:
+    s = sweeping
+    _, address = await s.depositor("erin@example.com")
+    await s.chain.evm.send_eth(address, ETH)
+    await s.credit()
+    [sweep] = await plan_sweeps(s.runtime.db, s.target)
+    plan = plan_document([sweep], now=NOW)
+    signed = sign_sweeps(recovered, plan)
+    with pytest.raises(SweepError):
+        await submit_signed(s.runtime.db, {**signed, "sweeps": [tamper(signed["sweeps"][0])]})
+    # the right key signing other terms (more gas, a different nonce) is refused too
+    other_terms = replace(sweep, unsigned_tx=sweep.unsigned_tx.replace('"nonce": 0', '"nonce": 5'))
+    resigned = sign_sweeps(recovered, plan_document([other_terms], now=NOW))
+    with pytest.raises(SweepError) as refused:
+        await submit_signed(s.runtime.db, resigned)
+    assert refused.value.code == "SIGNATURE_MISMATCH"
+    assert (await reload(s, sweep)).state is SweepState.PLANNED
+    await submit_signed(s.runtime.db, signed)
+    await submit_signed(s.runtime.db, signed)  # the same file twice changes nothing
+    assert (await reload(s, sweep)).state is SweepState.SIGNED
+
+
+async def test_a_crash_between_sign_and_broadcast_sends_once(sweeping: Sweeping, recovered: Recovery) -> None:
+    s, node, hot = sweeping, sweeping.chain.node, sweeping.chain.wallet.address
+    _, address = await s.depositor("finn@example.com")
+    await s.chain.evm.send_eth(address, 3 * ETH)
+    await s.credit()
+    [sweep] = await plan_sweeps(s.runtime.db, s.target)
+    signed = await ceremony(s, recovered)
+    before = await node.balance(hot, "ETH")
+    # The processor sent it and died before recording `broadcast`: the node has the transaction.
+    await node.broadcast(bytes.fromhex(str(signed["sweeps"][0]["raw"])))  # type: ignore[index]
+    sends: list[bytes] = []
+    real = node.broadcast
+
+    async def counting(raw: bytes) -> str:
+        sends.append(raw)
+        return await real(raw)
+
+    node.broadcast = counting  # type: ignore[method-assign]
+    await s.settle()
+    assert sends == []  # the recorded hash was known: never sent again
+    assert (await reload(s, sweep)).state is SweepState.CONFIRMED
+    assert await node.balance(hot, "ETH") == before + sweep.amount
+    assert await node.nonce(address) == 1
+    assert await plan_sweeps(s.runtime.db, s.target) == []  # swept to zero: nothing left to plan
