@@ -5,7 +5,10 @@ auth, error codes, BTC amounts as exact JSON decimals). Raw transactions sent to
 embit: their inputs must spend known unspent outputs and their outputs become spendable once mined,
 so a PSBT built, signed and finalised offline can be broadcast and confirmed here. `pay` (or the
 `sendtoaddress` RPC) creates a synthetic payment (no inputs) for deposit tests; `invalidateblock`
-makes reorgs as in regtest.
+makes reorgs as in regtest. Replace-by-fee follows BIP125 as bitcoind does: a transaction spending an
+output a mempool transaction already spends replaces it (evicting it) only if every one it conflicts
+with signals replaceability and it pays their fees plus 1 sat/vB of its own size; `mine_transaction`
+plays a miner that saw another version first.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 from aiohttp import web
 from embit.networks import NETWORKS
 from embit.script import Script
-from embit.transaction import Transaction
+from embit.transaction import Transaction, TransactionInput
 
 from wcx.wallet.chains.bitcoin.rpc import basic_auth
 
 SATS = 10**8
+INCREMENTAL_RELAY_FEE = 1  # sat/vB, bitcoind's default
 _DECIMAL = re.compile(r'"__decimal__(-?[0-9.]+)"')
 HRP_NETWORK = {"bc": "main", "tb": "test", "bcrt": "regtest"}
 
@@ -45,6 +49,8 @@ class _Tx:
     outputs: list[tuple[bytes, int]]  # (scriptPubKey, sats)
     inputs: list[tuple[str, int]] = field(default_factory=list)
     raw: bytes = b""
+    fee: int = 0
+    replaceable: bool = False
 
 
 @dataclass
@@ -53,6 +59,17 @@ class _Block:
     height: int
     prev: str
     txs: list[_Tx]
+
+
+def _vsize(tx: Transaction) -> int:
+    """Virtual size: (3 x the size without witnesses + the full size) / 4, rounded up."""
+    stripped = Transaction(
+        tx.version,
+        [TransactionInput(v.txid, v.vout, v.script_sig, v.sequence) for v in tx.vin],
+        tx.vout,
+        tx.locktime,
+    )
+    return -(-(3 * len(stripped.serialize()) + len(tx.serialize())) // 4)
 
 
 def _btc(sats: int) -> Decimal:
@@ -121,6 +138,14 @@ class FakeBitcoind:
                 _Block(self._hash(tip.hash, height, *(t.txid for t in txs)), height, tip.hash, txs)
             )
         return self.blocks[-1].hash
+
+    def mine_transaction(self, raw: bytes) -> str:
+        """Mine a block holding `raw`, dropping what conflicts with it from the mempool; the new tip."""
+        parsed = Transaction.parse(raw)
+        spends = {(vin.txid.hex(), vin.vout) for vin in parsed.vin}
+        self.mempool = [t for t in self.mempool if not spends & set(t.inputs)]
+        self._send(raw.hex())
+        return self.mine(1)
 
     def invalidate(self, height: int) -> None:
         """Drop the blocks from `height` on; their transactions return to the mempool (as bitcoind does)."""
@@ -285,17 +310,26 @@ class FakeBitcoind:
                 raise RpcFailureError(-27, "Transaction already in block chain")
             return txid
         unspent = self._unspent()
-        spent_in_mempool = {o for t in self.mempool for o in t.inputs}
         inputs = [(vin.txid.hex(), vin.vout) for vin in parsed.vin]
         for outpoint in inputs:
-            if outpoint not in unspent or outpoint in spent_in_mempool:
+            if outpoint not in unspent:
                 raise RpcFailureError(-25, "bad-txns-inputs-missingorspent")
         paid_in = sum(unspent[o][1] for o in inputs)
         paid_out = sum(out.value for out in parsed.vout)
         if paid_out > paid_in:
             raise RpcFailureError(-26, "bad-txns-in-belowout")
+        fee = paid_in - paid_out
+        conflicts = [t for t in self.mempool if set(t.inputs) & set(inputs)]
+        if conflicts:
+            if not all(t.replaceable for t in conflicts):
+                raise RpcFailureError(-26, "txn-mempool-conflict")
+            replaced_fees = sum(t.fee for t in conflicts)
+            if fee < replaced_fees + INCREMENTAL_RELAY_FEE * _vsize(parsed):
+                raise RpcFailureError(-26, "insufficient fee")
+            self.mempool = [t for t in self.mempool if t not in conflicts]
         outputs = [(bytes(out.script_pubkey.data), out.value) for out in parsed.vout]
-        self.mempool.append(_Tx(txid, outputs, inputs, raw))
+        replaceable = any(vin.sequence < 0xFFFFFFFE for vin in parsed.vin)
+        self.mempool.append(_Tx(txid, outputs, inputs, raw, fee, replaceable))
         return txid
 
     async def _handle(self, request: web.Request) -> web.Response:

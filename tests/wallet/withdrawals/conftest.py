@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from embit import ec
+from embit.script import p2pkh
+from embit.transaction import SIGHASH, Transaction
 from sqlalchemy import insert, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +23,7 @@ from wcx.engine import CreditDeposit
 from wcx.runtime import Runtime
 from wcx.store.db import create_engine
 from wcx.store.schema import users
+from wcx.testing.bitcoind import FakeBitcoind
 from wcx.testing.evm import LocalEvm, in_process_rpc
 from wcx.testing.services import missing_service
 from wcx.wallet.chains.ethereum import EthereumNode
@@ -150,3 +154,23 @@ async def evm(evm_node: EvmHttpNode) -> AsyncIterator[LocalEvm]:
     local = await LocalEvm(EthereumRpc.http(evm_node.url)).start()
     yield local
     await local.rpc.close()
+
+
+@pytest.fixture
+async def bitcoind() -> AsyncIterator[FakeBitcoind]:
+    """bitcoind's RPC over HTTP with an in-memory regtest chain."""
+    fake = await FakeBitcoind().start()
+    fake.fee_rate = None  # no estimate yet: the relay minimum, 1 sat/vB
+    yield fake
+    await fake.stop()
+
+
+def verify_signed_by(raw: bytes, signer: Pkcs11Signer, amounts: list[int]) -> None:
+    """Every input carries a valid SIGHASH_ALL signature of the signer's key over its BIP143 digest."""
+    tx = Transaction.parse(raw)
+    public = ec.PublicKey.parse(signer.public_key())
+    for index, (vin, amount) in enumerate(zip(tx.vin, amounts, strict=True)):
+        signature, key = vin.witness.items
+        assert key == public.sec() and signature[-1] == SIGHASH.ALL
+        digest = tx.sighash_segwit(index, p2pkh(public), amount)
+        assert public.verify(ec.Signature.parse(signature[:-1]), digest)

@@ -4,12 +4,10 @@ spent by an unconfirmed withdrawal are never selected twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from embit import bech32, ec
-from embit.script import address_to_scriptpubkey, p2pkh
-from embit.transaction import SIGHASH, Transaction
+from embit import bech32
+from embit.script import address_to_scriptpubkey
+from embit.transaction import Transaction
 
 from wcx.runtime import Runtime
 from wcx.testing.bitcoind import FakeBitcoind
@@ -20,7 +18,7 @@ from wcx.wallet.withdrawals import State, WithdrawalPolicy, WithdrawalRequest, s
 from wcx.wallet.withdrawals.bitcoin import DUST, InsufficientFundsError, hot_address, select_coins
 from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute, WithdrawalProcessor, reload
 
-from .conftest import add_user
+from .conftest import add_user, verify_signed_by
 
 pytestmark = pytest.mark.anyio
 
@@ -42,26 +40,6 @@ def test_coin_selection_takes_largest_first_and_drops_dust_change() -> None:
     assert (change, fee) == (0, 1_200) and DUST > 1_200 - 10 * (11 + 68 + 31)
     with pytest.raises(InsufficientFundsError):
         select_coins([utxo(1, 10_000)], 10_000, 1)
-
-
-@pytest.fixture
-async def bitcoind() -> AsyncIterator[FakeBitcoind]:
-    """bitcoind's RPC over HTTP with an in-memory regtest chain."""
-    fake = await FakeBitcoind().start()
-    fake.fee_rate = None  # no estimate yet: the relay minimum, 1 sat/vB
-    yield fake
-    await fake.stop()
-
-
-def verify_signed_by(raw: bytes, signer: Pkcs11Signer, amounts: list[int]) -> None:
-    """Every input carries a valid SIGHASH_ALL signature of the signer's key over its BIP143 digest."""
-    tx = Transaction.parse(raw)
-    public = ec.PublicKey.parse(signer.public_key())
-    for index, (vin, amount) in enumerate(zip(tx.vin, amounts, strict=True)):
-        signature, key = vin.witness.items
-        assert key == public.sec() and signature[-1] == SIGHASH.ALL
-        digest = tx.sighash_segwit(index, p2pkh(public), amount)
-        assert public.verify(ec.Signature.parse(signature[:-1]), digest)
 
 
 async def test_btc_withdrawal_is_signed_in_the_hsm_and_settled(

@@ -24,10 +24,18 @@ OUTPUT_VB = 31
 DUST = 294
 """Below this a P2WPKH change output costs more to spend than it holds: it goes to the fee instead."""
 RBF_SEQUENCE = 0xFFFFFFFD
+"""nSequence below 0xFFFFFFFE: the transaction signals BIP125 replaceability."""
+INCREMENTAL_RELAY_FEE = 1
+"""sat/vB a replacement must add on top of the fee it replaces, per vB of its own size (BIP125 rule 4;
+bitcoind's default `-incrementalrelayfee`)."""
 
 
 class InsufficientFundsError(ValueError):
     """The spendable outputs do not cover the amount plus the fee."""
+
+
+class CannotBumpError(ValueError):
+    """The change of a payment cannot pay the higher fee its replacement needs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,11 @@ def hot_address(signer: Signer, network: str) -> str:
     return str(p2wpkh(ec.PublicKey.parse(signer.public_key())).address(NETWORKS[EMBIT_NETWORK[network]]))
 
 
+def virtual_size(inputs: int, outputs: int) -> int:
+    """Virtual bytes of a P2WPKH transaction with this many inputs and outputs (rounded up)."""
+    return OVERHEAD_VB + INPUT_VB * inputs + OUTPUT_VB * outputs
+
+
 def select_coins(utxos: Sequence[Utxo], amount: int, fee_rate: int) -> tuple[list[Utxo], int, int]:
     """Largest outputs first until amount + fee is covered; (chosen, fee, change)."""
     chosen: list[Utxo] = []
@@ -52,10 +65,10 @@ def select_coins(utxos: Sequence[Utxo], amount: int, fee_rate: int) -> tuple[lis
     for utxo in sorted(utxos, key=lambda u: (-u.amount, u.txid, u.vout)):
         chosen.append(utxo)
         total += utxo.amount
-        with_change = fee_rate * (OVERHEAD_VB + INPUT_VB * len(chosen) + 2 * OUTPUT_VB)
+        with_change = fee_rate * virtual_size(len(chosen), 2)
         if total >= amount + with_change and total - amount - with_change >= DUST:
             return chosen, with_change, total - amount - with_change
-        without_change = fee_rate * (OVERHEAD_VB + INPUT_VB * len(chosen) + OUTPUT_VB)
+        without_change = fee_rate * virtual_size(len(chosen), 1)
         if total >= amount + without_change:
             return chosen, total - amount, 0  # the remainder (< dust + change cost) is the fee
     raise InsufficientFundsError(f"spendable {total} sat cannot pay {amount} sat plus the fee")
@@ -100,6 +113,31 @@ def sign_payment(
     psbt, fee = build_psbt(utxos, to=to, amount=amount, fee_rate=fee_rate, change_script=change)
     tx = sign_psbt(signer, psbt)
     return BitcoinPayment(raw=tx.serialize(), txid=tx.txid().hex(), fee=fee, psbt=psbt.to_string())
+
+
+def sign_replacement(signer: Signer, psbt: str, *, old_fee: int, fee_rate: int) -> BitcoinPayment:
+    """Replace-by-fee (BIP125): the payment of `psbt` again, same inputs and the same payment output,
+    paying max(`fee_rate`, the old fee + the incremental relay fee) out of the change; signed and
+    finalised (blocking: run it in a thread). Without change enough, `CannotBumpError`.
+    """
+    original = PSBT.from_string(psbt)
+    payment, *change = original.tx.vout  # build_psbt puts the payment first, the change (if any) after
+    size = virtual_size(len(original.tx.vin), len(original.tx.vout))
+    fee = max(fee_rate * size, old_fee + INCREMENTAL_RELAY_FEE * size)
+    if not change or change[0].value < fee - old_fee:
+        raise CannotBumpError(f"the change cannot add {fee - old_fee} sat of fee")
+    remaining = change[0].value - (fee - old_fee)
+    vout = [TransactionOutput(payment.value, payment.script_pubkey)]
+    if remaining >= DUST:
+        vout.append(TransactionOutput(remaining, change[0].script_pubkey))
+    else:
+        fee += remaining  # a dust change goes to the fee, as when the payment was first built
+    vin = [TransactionInput(i.txid, i.vout, sequence=RBF_SEQUENCE) for i in original.tx.vin]
+    replacement = PSBT(Transaction(vin=vin, vout=vout))
+    for scope, spent in zip(replacement.inputs, original.inputs, strict=True):
+        scope.witness_utxo = spent.witness_utxo
+    tx = sign_psbt(signer, replacement)
+    return BitcoinPayment(raw=tx.serialize(), txid=tx.txid().hex(), fee=fee, psbt=replacement.to_string())
 
 
 def spent_outpoints(raw: bytes) -> set[tuple[str, int]]:

@@ -32,6 +32,8 @@ class WithdrawalSettings(BaseSettings):
     withdrawals_file: Path = DEFAULT_WITHDRAWALS_FILE
     withdrawal_poll_s: float = Field(2.0, gt=0)
     hot_wallet_check_s: float = Field(60.0, gt=0)
+    btc_fee_bump_blocks: int = Field(6, ge=0)
+    """Replace a Bitcoin payment by fee once it is this many blocks old and unconfirmed (0: never)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 Above the maximum a transfer of the excess to the cold address is proposed (for the back office);
 below the minimum an alert fires (log + metric) and a cold-to-hot request is recorded for the custody
 ceremony (the cold key is offline, so nothing here can move cold funds). One open record per asset and
-direction; records close by themselves once the balance is back within bounds.
+direction; records close by themselves once the balance is back within bounds. An approved proposal
+becomes a transfer (`wcx.wallet.withdrawals.transfers`) and counts as the asset's record until it is
+confirmed or failed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from wcx.primitives import format_amount
 from wcx.wallet.withdrawals import metrics
 from wcx.wallet.withdrawals.config import AssetPolicy
 from wcx.wallet.withdrawals.records import aware
+from wcx.wallet.withdrawals.states import State
 from wcx.wallet.withdrawals.tables import wallet_rebalances
 
 log = get_logger(__name__)
@@ -27,6 +30,8 @@ HOT_TO_COLD = "hot_to_cold"
 COLD_TO_HOT = "cold_to_hot"
 OPEN = "open"
 RESOLVED = "resolved"
+SENDING = (State.APPROVED, State.SIGNED, State.BROADCAST)
+"""An approved transfer on its way: still the asset's one hot-to-cold record."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +71,10 @@ async def check_hot_balance(
         )
         if direction is None:
             return None
+        current = [OPEN, *(s.value for s in SENDING)]
         found = (
             await conn.execute(
-                select(t).where(t.c.asset == policy.asset, t.c.state == OPEN, t.c.direction == direction)
+                select(t).where(t.c.asset == policy.asset, t.c.state.in_(current), t.c.direction == direction)
             )
         ).first()
         if found is not None:
@@ -105,6 +111,14 @@ async def open_rebalances(db: AsyncEngine) -> list[Rebalance]:
     t = wallet_rebalances
     async with db.connect() as conn:
         rows = await conn.execute(select(t).where(t.c.state == OPEN).order_by(t.c.id))
+        return [_rebalance(row) for row in rows]
+
+
+async def recent_rebalances(db: AsyncEngine, limit: int = 50) -> list[Rebalance]:
+    """Every record (open, resolved, transfers in any state), newest first."""
+    t = wallet_rebalances
+    async with db.connect() as conn:
+        rows = await conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))
         return [_rebalance(row) for row in rows]
 
 

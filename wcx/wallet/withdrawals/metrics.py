@@ -1,4 +1,5 @@
-"""Withdrawal and hot-wallet metrics (`wallet_withdrawals_*`, `wallet_hot_wallet_*`).
+"""Withdrawal and hot-wallet metrics (`wallet_withdrawals_*`, `wallet_hot_wallet_*`, `wallet_hot_to_cold_*`,
+`wallet_fee_bumps_*`).
 
 Signer latency and errors are the signers' own (`wallet_signer_*`).
 """
@@ -42,6 +43,22 @@ HOT_BELOW_MINIMUM = Gauge(
 HOT_ABOVE_MAXIMUM = Gauge(
     "wallet_hot_wallet_above_maximum",
     "1 while the hot wallet holds more than its maximum, by asset.",
+    ["asset"],
+)
+
+TRANSFERS = Counter(
+    "wallet_hot_to_cold_transfers_total",
+    "Approved hot-to-cold transfers entering each state (signed, broadcast, confirmed, failed), by asset.",
+    ["asset", "state"],
+)
+FEE_BUMPS = Counter(
+    "wallet_fee_bumps_total",
+    "Bitcoin payments replaced by a higher fee (BIP125) after waiting unconfirmed, by asset.",
+    ["asset"],
+)
+FEE_BUMPS_IMPOSSIBLE = Counter(
+    "wallet_fee_bumps_impossible_total",
+    "Bitcoin payments due for a fee bump whose change could not pay it, by asset.",
     ["asset"],
 )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcx.engine import Command, Engine, Event
@@ -44,7 +44,36 @@ def aware(value: datetime) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class Withdrawal:
+class Sending:
+    """What the chain steps recorded on a payout: the sender, its nonce, the newest signed transaction
+    and how far it got."""
+
+    from_address: str | None
+    nonce: int | None
+    raw_tx: str | None
+    tx_hash: str | None
+    confirmations: int
+    attempts: int
+    last_error: str
+    broadcast_height: int | None
+
+
+def sending_values(m: Any) -> dict[str, Any]:
+    """The `Sending` fields of a row mapping (withdrawals and transfers share the columns)."""
+    return {
+        "from_address": m["from_address"],
+        "nonce": None if m["nonce"] is None else int(m["nonce"]),
+        "raw_tx": m["raw_tx"],
+        "tx_hash": m["tx_hash"],
+        "confirmations": int(m["confirmations"]),
+        "attempts": int(m["attempts"]),
+        "last_error": m["last_error"],
+        "broadcast_height": None if m["broadcast_height"] is None else int(m["broadcast_height"]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal(Sending):
     """One withdrawal as the pipeline, its owner and the back office see it."""
 
     id: str
@@ -59,15 +88,85 @@ class Withdrawal:
     reason: str
     approvals: int
     approvals_required: int
-    from_address: str | None
-    nonce: int | None
-    raw_tx: str | None
-    tx_hash: str | None
-    confirmations: int
-    attempts: int
-    last_error: str
     created_at: datetime
     updated_at: datetime
+
+
+class Payout(Protocol):
+    """What the chain steps read of a record that sends coins from a hot wallet (a withdrawal, a
+    hot-to-cold transfer)."""
+
+    @property
+    def id(self) -> Any:
+        """The record's key in its table."""
+        ...
+
+    @property
+    def chain(self) -> str:
+        """The chain it travels on."""
+        ...
+
+    @property
+    def asset(self) -> str:
+        """What it sends."""
+        ...
+
+    @property
+    def address(self) -> str:
+        """Where it goes."""
+        ...
+
+    @property
+    def amount(self) -> int:
+        """How much arrives there (minor units)."""
+        ...
+
+    @property
+    def state(self) -> State:
+        """Its persisted state."""
+        ...
+
+    @property
+    def nonce(self) -> int | None:
+        """The hot wallet nonce it uses (Ethereum)."""
+        ...
+
+    @property
+    def raw_tx(self) -> str | None:
+        """The newest signed transaction (hex)."""
+        ...
+
+    @property
+    def tx_hash(self) -> str | None:
+        """That transaction's hash."""
+        ...
+
+    @property
+    def confirmations(self) -> int:
+        """Confirmations counted so far."""
+        ...
+
+    @property
+    def broadcast_height(self) -> int | None:
+        """The chain tip when it was (last) sent (Bitcoin: fee bumping counts blocks from it)."""
+        ...
+
+
+async def guarded_move(
+    conn: AsyncConnection, table: Table, key: Any, source: State, target: State, now: datetime, **values: Any
+) -> None:
+    """Persist `source` -> `target` (plus column `values`) on row `key` if it is still in `source`."""
+    if not can_move(source, target):
+        raise WithdrawalError(
+            "conflict", "INVALID_STATE", f"a {source.value} record cannot become {target.value}"
+        )
+    result = await conn.execute(
+        update(table)
+        .where(table.c.id == key, table.c.state == source.value)
+        .values(state=target.value, updated_at=now, **values)
+    )
+    if result.rowcount != 1:
+        raise WithdrawalError("conflict", "STATE_CHANGED", "the record changed meanwhile; try again")
 
 
 def _approvals_count() -> Any:
@@ -102,15 +201,9 @@ def from_row(row: Row[Any]) -> Withdrawal:
         reason=m["reason"],
         approvals=int(m["approvals"]),
         approvals_required=int(m["approvals_required"]),
-        from_address=m["from_address"],
-        nonce=None if m["nonce"] is None else int(m["nonce"]),
-        raw_tx=m["raw_tx"],
-        tx_hash=m["tx_hash"],
-        confirmations=int(m["confirmations"]),
-        attempts=int(m["attempts"]),
-        last_error=m["last_error"],
         created_at=aware(m["created_at"]),
         updated_at=aware(m["updated_at"]),
+        **sending_values(m),
     )
 
 
@@ -124,17 +217,7 @@ async def move(
     conn: AsyncConnection, withdrawal: Withdrawal, target: State, now: datetime, **values: Any
 ) -> Withdrawal:
     """Persist `withdrawal` -> `target` (plus column `values`) only if nobody moved it meanwhile."""
-    if not can_move(withdrawal.state, target):
-        raise WithdrawalError(
-            "conflict", "INVALID_STATE", f"a {withdrawal.state.value} withdrawal cannot become {target.value}"
-        )
-    result = await conn.execute(
-        update(withdrawals)
-        .where(withdrawals.c.id == withdrawal.id, withdrawals.c.state == withdrawal.state.value)
-        .values(state=target.value, updated_at=now, **values)
-    )
-    if result.rowcount != 1:
-        raise WithdrawalError("conflict", "STATE_CHANGED", "the withdrawal changed meanwhile; try again")
+    await guarded_move(conn, withdrawals, withdrawal.id, withdrawal.state, target, now, **values)
     moved = await load(conn, withdrawal.id)
     assert moved is not None
     return moved

@@ -1,11 +1,28 @@
-"""The withdrawal pipeline's tables on the shared metadata (migration `withdrawals_0001` creates them)."""
+"""The withdrawal pipeline's tables on the shared metadata (migrations `withdrawals_0001` and `0002`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
 
 from wcx.store.schema import Id, metadata
 from wcx.store.types import Amount
+
+
+def sending_columns() -> list[Column[Any]]:
+    """What the chain steps record on a payout (withdrawals and hot-to-cold transfers alike)."""
+    return [
+        Column("from_address", String(128)),
+        Column("nonce", BigInteger),
+        Column("raw_tx", Text),
+        Column("tx_hash", String(80)),
+        Column("confirmations", Integer, nullable=False, default=0),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", String(255), nullable=False, default=""),
+        Column("broadcast_height", BigInteger),  # the tip when last sent (Bitcoin fee bumping)
+    ]
+
 
 withdrawals = Table(
     "withdrawals",
@@ -24,13 +41,7 @@ withdrawals = Table(
     Column("approvals_required", Integer, nullable=False),
     Column("api_key_id", BigInteger),
     Column("ip", String(45)),
-    Column("from_address", String(128)),
-    Column("nonce", BigInteger),
-    Column("raw_tx", Text),
-    Column("tx_hash", String(80)),
-    Column("confirmations", Integer, nullable=False, default=0),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", String(255), nullable=False, default=""),
+    *sending_columns(),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
@@ -78,5 +89,25 @@ wallet_rebalances = Table(
     Column("hot_balance", Amount, nullable=False),
     Column("state", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Set when the back office approves a hot-to-cold transfer (withdrawals_0002): the row then
+    # moves through the withdrawal states approved -> signed -> broadcast -> confirmed (or failed).
+    Column("approval_id", BigInteger),
+    Column("chain", String(32)),
+    Column("address", String(128)),
+    *sending_columns(),
+    Column("updated_at", DateTime(timezone=True)),
     Index("ix_wallet_rebalances_asset_state", "asset", "state"),
+)
+
+payout_transactions = Table(
+    "payout_transactions",
+    metadata,
+    # Every transaction a payout signed, in order: the first, then each fee-bumped replacement.
+    Column("payout", String(64), primary_key=True),  # "withdrawal:<id>" or "transfer:<id>"
+    Column("txid", String(80), primary_key=True),
+    Column("sequence", Integer, nullable=False),  # 0 for the first, n for the n-th replacement
+    Column("raw_tx", Text, nullable=False),
+    Column("fee", Amount),
+    Column("psbt", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

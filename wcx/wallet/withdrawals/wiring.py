@@ -45,7 +45,9 @@ async def build_processor(db: AsyncEngine, ledger: Ledger, *, development: bool)
 
     for spec in chains:
         if spec.kind is ChainKind.BITCOIN:
-            wallets[spec.name] = bitcoin_hot_wallet(spec, BitcoinNode.from_spec(spec), signer)
+            wallets[spec.name] = bitcoin_hot_wallet(
+                spec, BitcoinNode.from_spec(spec), signer, settings.btc_fee_bump_blocks
+            )
         else:
             node = EthereumNode.from_spec(spec)
             wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())

@@ -1,0 +1,140 @@
+"""Hot-to-cold transfers on the local EVM with the hot key in SoftHSM2: an approved proposal is sent to
+the configured cold address through the withdrawal steps, mined and confirmed; the policy proposes
+nothing new meanwhile; a crash between signing and broadcasting, or after the node took the
+transaction but before it was recorded, still sends exactly one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from wcx.runtime import Runtime
+from wcx.wallet.withdrawals import State, WithdrawalError, WithdrawalPolicy
+from wcx.wallet.withdrawals.hotcold import HOT_TO_COLD, Rebalance, recent_rebalances
+from wcx.wallet.withdrawals.processor import WithdrawalProcessor
+from wcx.wallet.withdrawals.transfers import Transfer, approve_transfer, load
+
+from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, Chain
+
+pytestmark = pytest.mark.anyio
+
+COLD = "0x5AEDA56215b167893e80B4fE645BA6d5Bab767DE"  # config/withdrawals.toml
+
+
+class Crash(BaseException):
+    """The process dies here (escapes the processor's error handling like a SIGKILL would)."""
+
+
+def banded(policy: WithdrawalPolicy) -> WithdrawalPolicy:
+    """ETH's hot band at 10..40: the fixture's 50 ETH hot wallet is 25 ETH above its middle."""
+    assets = dict(policy.assets)
+    assets["ETH"] = replace(assets["ETH"], hot_minimum=10 * ETH, hot_maximum=40 * ETH)
+    return replace(policy, assets=assets)
+
+
+async def proposal(proc: WithdrawalProcessor) -> Rebalance:
+    """The hot-to-cold proposal the policy makes for ETH."""
+    found = [r for r in await proc.check_hot_wallets() if r.asset == "ETH"]
+    assert len(found) == 1 and found[0].direction == HOT_TO_COLD
+    return found[0]
+
+
+async def reload(runtime: Runtime, transfer_id: int) -> Transfer:
+    """The transfer as stored now."""
+    async with runtime.db.connect() as conn:
+        transfer = await load(conn, transfer_id)
+    assert transfer is not None
+    return transfer
+
+
+@BOTH_DATABASES
+async def test_an_approved_proposal_is_sent_to_the_cold_address_and_confirmed(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain
+) -> None:
+    policy = banded(policy)
+    proc = WithdrawalProcessor(runtime.db, runtime, policy, {"ethereum": chain.wallet})
+    proposed = await proposal(proc)
+    assert proposed.amount == 25 * ETH
+    await proc.run_once()  # a proposal is not sent by itself
+    assert await chain.node.nonce(chain.wallet.address) == 0
+    transfer = await approve_transfer(runtime.db, policy, proposed.id, approval_id=7, now=proposed.created_at)
+    assert (transfer.state, transfer.address, transfer.amount) == (State.APPROVED, COLD, 25 * ETH)
+    # Still above the maximum until it is sent: the transfer is the asset's record, nothing new.
+    assert (await proposal(proc)).id == proposed.id
+    await proc.run_once()
+    sent = await reload(runtime, proposed.id)
+    assert sent.state is State.BROADCAST and sent.from_address == chain.wallet.address
+    await chain.evm.mine(CONFIRMATIONS)
+    await proc.run_once()
+    done = await reload(runtime, proposed.id)
+    assert done.state is State.CONFIRMED and done.confirmations >= CONFIRMATIONS
+    assert await chain.node.balance(COLD, "ETH") == 25 * ETH
+    assert await chain.node.nonce(chain.wallet.address) == 1
+    # Back in band: no new proposal; the record stays as history.
+    assert [r for r in await proc.check_hot_wallets() if r.asset == "ETH"] == []
+    assert [(r.id, r.state) for r in await recent_rebalances(runtime.db)] == [(proposed.id, "confirmed")]
+    # Confirmed is final: approving it again is refused.
+    with pytest.raises(WithdrawalError) as refused:
+        await approve_transfer(runtime.db, policy, proposed.id, approval_id=8, now=proposed.created_at)
+    assert refused.value.code == "NOT_PROPOSED"
+
+
+@pytest.mark.parametrize("crash_on", ["signed", "sent"])
+async def test_a_crash_around_the_broadcast_sends_exactly_one_transaction(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain, crash_on: str
+) -> None:
+    policy = banded(policy)
+
+    async def die(event: str, payout: object) -> None:
+        if event == crash_on:
+            raise Crash
+
+    dying = WithdrawalProcessor(runtime.db, runtime, policy, {"ethereum": chain.wallet}, observer=die)
+    proposed = await proposal(dying)
+    await approve_transfer(runtime.db, policy, proposed.id, approval_id=1, now=proposed.created_at)
+    with pytest.raises(Crash):
+        await dying.run_once()
+    recorded = await reload(runtime, proposed.id)
+    assert recorded.state is State.SIGNED and recorded.nonce == 0  # what to send was recorded first
+    restarted = WithdrawalProcessor(runtime.db, runtime, policy, {"ethereum": chain.wallet})
+    await restarted.run_once()
+    await chain.evm.mine(CONFIRMATIONS)
+    await restarted.run_once()
+    await restarted.run_once()
+    done = await reload(runtime, proposed.id)
+    assert (done.state, done.tx_hash) == (State.CONFIRMED, recorded.tx_hash)
+    assert await chain.node.nonce(chain.wallet.address) == 1  # one transaction from the hot wallet
+    assert await chain.node.balance(COLD, "ETH") == 25 * ETH
+
+
+async def test_only_an_open_hot_to_cold_proposal_can_be_approved(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain
+) -> None:
+    assets = dict(policy.assets)
+    assets["ETH"] = replace(assets["ETH"], hot_minimum=100 * ETH, hot_maximum=200 * ETH)
+    low = replace(policy, assets=assets)
+    proc = WithdrawalProcessor(runtime.db, runtime, low, {"ethereum": chain.wallet})
+    request = next(r for r in await proc.check_hot_wallets() if r.asset == "ETH")
+    with pytest.raises(WithdrawalError) as refused:  # cold-to-hot needs the offline cold key
+        await approve_transfer(runtime.db, low, request.id, approval_id=1, now=request.created_at)
+    assert refused.value.code == "NOT_PROPOSED"
+    with pytest.raises(WithdrawalError) as missing:
+        await approve_transfer(runtime.db, low, 999, approval_id=1, now=request.created_at)
+    assert missing.value.code == "UNKNOWN_REBALANCE"
+    no_cold = replace(low, assets={**assets, "ETH": replace(assets["ETH"], cold_address="")})
+    banded_no_cold = replace(
+        no_cold,
+        assets={
+            **no_cold.assets,
+            "ETH": replace(no_cold.assets["ETH"], hot_minimum=10 * ETH, hot_maximum=40 * ETH),
+        },
+    )
+    proposed = await proposal(
+        WithdrawalProcessor(runtime.db, runtime, banded_no_cold, {"ethereum": chain.wallet})
+    )
+    with pytest.raises(WithdrawalError) as unconfigured:
+        await approve_transfer(
+            runtime.db, banded_no_cold, proposed.id, approval_id=1, now=proposed.created_at
+        )
+    assert unconfigured.value.code == "NO_COLD_ADDRESS"
