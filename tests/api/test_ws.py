@@ -306,6 +306,20 @@ def test_unsubscribe_stops_the_channel(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_a_stream_ending_on_the_server_closes_the_connection_with_going_away(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with exchange(tmp_path) as (url, runtime), connect(url) as client:
+            await subscribe(client, "trades.BTC-USDT", "book.BTC-USDT")
+            await runtime.bus.close()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await recv(client)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == ws.CLOSE_GOING_AWAY
+
+    run(scenario())
+
+
 def test_heartbeats(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with exchange(tmp_path, heartbeat_s=0.05) as (url, _), connect(url) as client:

@@ -91,6 +91,27 @@ def test_closing_the_bus_ends_every_subscription() -> None:
     run(scenario())
 
 
+def test_a_forwarding_subscriber_gets_queued_payloads_first_then_each_on_publish() -> None:
+    async def scenario() -> None:
+        bus = InProcessBus(queue_size=2)
+        subscription = await bus.subscribe("book.X")
+        await bus.publish_many([("book.X", b"1"), ("book.X", b"2")])
+        received: list[bytes] = []
+        ended: list[str] = []
+        subscription.forward_to(received.append, lambda: ended.append("end"))
+        assert received == [b"1", b"2"]
+        for index in range(3, 10):  # past the queue size: nothing is queued, so nothing overflows
+            await bus.publish("book.X", str(index).encode())
+        assert received == [str(index).encode() for index in range(1, 10)]
+        assert not subscription.dropped and ended == []
+        await bus.close()
+        assert ended == ["end"]
+        await bus.publish("book.X", b"late")
+        assert received[-1] == b"9"
+
+    run(scenario())
+
+
 def test_create_bus_picks_redis_only_when_configured() -> None:
     assert isinstance(create_bus(""), InProcessBus)
     assert isinstance(create_bus("redis://127.0.0.1:1/0"), RedisBus)  # connects lazily

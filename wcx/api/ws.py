@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
-from wcx.stream import BusError, Publisher, SlowConsumerError, Subscription, account_channel
+from wcx.stream import BusError, Publisher, Subscription, account_channel
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,11 @@ def _seq(payload: bytes) -> int:
 
 
 class _Connection:
-    """One client: a receive loop, a sender draining the bounded outbound queue, a heartbeat."""
+    """One client: a receive loop, a sender draining the bounded outbound queue, a heartbeat.
+
+    Subscriptions feed the outbound queue synchronously from the bus (no task per subscription), so
+    a message published to a thousand subscribers costs one wake-up of each connection's sender.
+    """
 
     def __init__(self, websocket: WebSocket, runtime: Any, options: WsOptions) -> None:
         self.websocket = websocket
@@ -109,7 +113,7 @@ class _Connection:
         self.publisher: Publisher = runtime.publisher
         self.options = options
         self.outbound: asyncio.Queue[bytes] = asyncio.Queue(options.outbound_queue)
-        self.subscriptions: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
+        self.subscriptions: dict[str, Subscription] = {}
         self.principal: Principal | None = None
         self.close_code: int | None = None
         self.close_reason = ""
@@ -180,9 +184,9 @@ class _Connection:
         self.reply({"type": "error", "code": code, "message": message, **extra}, request_id)
 
     async def _send(self) -> None:
-        send = self.websocket.send
+        send, get = self.websocket.send, self.outbound.get
         while True:
-            payload = await self.outbound.get()
+            payload = await get()
             await send({"type": "websocket.send", "text": payload.decode()})
 
     async def _heartbeat(self) -> None:
@@ -294,14 +298,14 @@ class _Connection:
                 "UNAVAILABLE", "the stream is unavailable, retry later", request_id, channel=target.name
             )
             return
-        # No await from here to the task start: the snapshot must be taken while nothing is published.
+        # No await from here on: the snapshot must be taken while nothing is published.
         snapshot = self._snapshot(target)
         after_seq = None
         if snapshot is not None:
             after_seq, payload = snapshot
             self.push(payload)
-        task = asyncio.create_task(self._guard(self._forward(target.name, subscription, after_seq)))
-        self.subscriptions[target.name] = (subscription, task)
+        self.subscriptions[target.name] = subscription
+        subscription.forward_to(self._forwarder(after_seq), lambda: self._stream_ended(target.name))
 
     def _snapshot(self, target: _Target) -> tuple[int, bytes] | None:
         if target.kind == "book":
@@ -315,26 +319,29 @@ class _Connection:
             return self.publisher.account_snapshot(self.principal.user_id)
         return None
 
-    async def _forward(self, name: str, subscription: Subscription, after_seq: int | None) -> None:
-        try:
-            async for payload in subscription:
-                if after_seq is not None:
-                    # Already in the snapshot; the bus keeps order, so only the first few are parsed.
-                    if _seq(payload) <= after_seq:
-                        continue
-                    after_seq = None
-                self.push(payload)
-        except SlowConsumerError:
-            self.finish(CLOSE_SLOW_CONSUMER, "slow consumer")
-            return
+    def _forwarder(self, after_seq: int | None) -> Callable[[bytes], None]:
+        """The bus sink of one subscription: what the snapshot already had is skipped, the rest queued."""
+        if after_seq is None:
+            return self.push
+
+        def forward(payload: bytes) -> None:
+            nonlocal after_seq
+            if after_seq is not None:
+                # The bus keeps order, so only the first few payloads are parsed.
+                if _seq(payload) <= after_seq:
+                    return
+                after_seq = None
+            self.push(payload)
+
+        return forward
+
+    def _stream_ended(self, name: str) -> None:
+        # Our own unsubscribe removed the name first; anything else is the bus going away.
         if name in self.subscriptions:
             self.finish(CLOSE_GOING_AWAY, "stream closed")
 
     async def _drop_subscription(self, name: str) -> None:
-        subscription, task = self.subscriptions.pop(name)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await subscription.close()
+        await self.subscriptions.pop(name).close()
 
     async def _unsubscribe(self, request: dict[str, Any], request_id: object) -> None:
         names = self._channel_names(request, request_id)
