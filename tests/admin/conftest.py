@@ -14,6 +14,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from store.conftest import _empty, postgres_database, run  # noqa: F401  (the module's PostgreSQL database)
+from wallet.signers.conftest import hsm_signer, softhsm, token  # noqa: F401  (SoftHSM2, for hot-to-cold)
 
 from wcx.admin import create_admin_app
 from wcx.admin.accounts import create_admin

@@ -39,6 +39,7 @@ DUMMY = {
     "hit_id": "999999",
     "withdrawal_id": "w-nope",
     "deposit_id": "999999",
+    "rebalance_id": "999999",
 }
 LOGOUTS = {"/logout", f"{API}/logout"}
 

@@ -19,6 +19,7 @@ from wcx.admin import (
     audit_log,
     deposits_review,
     funds,
+    hot_cold,
     kyc_cases,
     markets,
     users,
@@ -335,6 +336,25 @@ async def release_deposit(
 ) -> dict[str, Any]:
     """Request crediting a held deposit now (four-eyes)."""
     return await deposits_review.request_release(_runtime(request), actor, deposit_id)
+
+
+@router.get("/hot-wallet/rebalances")
+async def hot_wallet_rebalances(
+    request: Request, _: Annotated[Actor, requires(Permission.FUNDS_READ)]
+) -> list[dict[str, Any]]:
+    """Hot/cold records newest first: proposals, cold-to-hot requests, and transfers with their state."""
+    return await hot_cold.rebalances(_runtime(request))
+
+
+@router.post("/hot-wallet/rebalances/{rebalance_id}/send", status_code=202)
+async def send_to_cold(
+    rebalance_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+    actor: Annotated[Actor, requires(Permission.TRANSFERS_SEND)],
+    body: hot_cold.SendIn | None = None,
+) -> dict[str, Any]:
+    """Request sending a proposed hot-to-cold transfer to the configured cold address (four-eyes)."""
+    return await hot_cold.request_send(_runtime(request), actor, rebalance_id)
 
 
 # --- four-eyes -----------------------------------------------------------------------------------------

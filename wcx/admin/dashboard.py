@@ -20,6 +20,7 @@ from wcx.admin import (
     audit_log,
     deposits_review,
     funds,
+    hot_cold,
     kyc_cases,
     markets,
     users,
@@ -325,6 +326,23 @@ async def release_deposit(
 ) -> HTMLResponse:
     """Request crediting a held deposit (four-eyes)."""
     request_row = await deposits_review.request_release(_runtime(request), actor, deposit_id)
+    return render(request, "requested.html", actor, request_row=request_row)
+
+
+@router.get("/hot-wallet")
+async def hot_wallet_page(
+    request: Request, actor: Annotated[Actor, requires(Permission.FUNDS_READ)]
+) -> HTMLResponse:
+    """Hot/cold records: proposals to send to cold storage, requests for the ceremony, transfers."""
+    return render(request, "hot_wallet.html", actor, records=await hot_cold.rebalances(_runtime(request)))
+
+
+@router.post("/hot-wallet/{rebalance_id}/send")
+async def send_to_cold(
+    rebalance_id: int, request: Request, actor: Annotated[Actor, requires(Permission.TRANSFERS_SEND)]
+) -> HTMLResponse:
+    """Request sending a proposal to the configured cold address (four-eyes)."""
+    request_row = await hot_cold.request_send(_runtime(request), actor, rebalance_id)
     return render(request, "requested.html", actor, request_row=request_row)
 
 

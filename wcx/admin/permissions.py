@@ -31,6 +31,8 @@ class Permission(StrEnum):
     WITHDRAWALS_DECIDE = "withdrawals:decide"
     FUNDS_READ = "funds:read"
     FUNDS_CREDIT = "funds:credit"
+    TRANSFERS_SEND = "transfers:send"
+    """Send a proposed hot-to-cold transfer (four-eyes)."""
     MARKETS_READ = "markets:read"
     MARKETS_CONTROL = "markets:control"
     MARKETS_CREATE = "markets:create"
@@ -61,7 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.WITHDRAWALS_READ,
         Permission.AUDIT_READ,
     },
-    # Treasury moves money: withdrawal approvals, manual credits and balance adjustments.
+    # Treasury moves money: withdrawal approvals, manual credits, balance adjustments, hot to cold.
     Role.TREASURY: _EVERYONE
     | {
         Permission.USERS_READ,
@@ -69,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.WITHDRAWALS_DECIDE,
         Permission.FUNDS_READ,
         Permission.FUNDS_CREDIT,
+        Permission.TRANSFERS_SEND,
     },
     # Operators run markets and fee schedules.
     Role.OPERATOR: _EVERYONE

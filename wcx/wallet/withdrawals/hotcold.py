@@ -78,7 +78,7 @@ async def check_hot_balance(
             )
         ).first()
         if found is not None:
-            return _rebalance(found)
+            return rebalance_from_row(found)
         amount = target(policy) - balance if below else balance - target(policy)
         result = await conn.execute(
             insert(t).values(
@@ -111,7 +111,7 @@ async def open_rebalances(db: AsyncEngine) -> list[Rebalance]:
     t = wallet_rebalances
     async with db.connect() as conn:
         rows = await conn.execute(select(t).where(t.c.state == OPEN).order_by(t.c.id))
-        return [_rebalance(row) for row in rows]
+        return [rebalance_from_row(row) for row in rows]
 
 
 async def recent_rebalances(db: AsyncEngine, limit: int = 50) -> list[Rebalance]:
@@ -119,10 +119,11 @@ async def recent_rebalances(db: AsyncEngine, limit: int = 50) -> list[Rebalance]
     t = wallet_rebalances
     async with db.connect() as conn:
         rows = await conn.execute(select(t).order_by(t.c.id.desc()).limit(limit))
-        return [_rebalance(row) for row in rows]
+        return [rebalance_from_row(row) for row in rows]
 
 
-def _rebalance(row: object) -> Rebalance:
+def rebalance_from_row(row: object) -> Rebalance:
+    """A Rebalance from a `wallet_rebalances` row."""
     m = row._mapping  # type: ignore[attr-defined]
     return Rebalance(
         int(m["id"]),

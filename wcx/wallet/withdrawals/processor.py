@@ -30,6 +30,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.observability.logging import get_logger
+from wcx.store.audit import record_audit
 from wcx.store.schema import users
 from wcx.wallet.chains.bitcoin.node import BitcoinNode
 from wcx.wallet.chains.port import BroadcastRejectedError, ChainError, ChainNode, TransactionFailedError
@@ -77,6 +78,7 @@ STALE_REQUEST = timedelta(seconds=30)
 """A `requested` row younger than this belongs to an API call still in flight; older ones were orphaned
 by a crash between the row and the hold, and the processor finishes them."""
 MAX_ERROR = 255
+AUDIT_ACTOR = "system:wallet"
 
 Observer = Callable[[str, Any], Awaitable[None]]
 """Told `(event, payout)` after each persisted state ("signed", …), right after a send returns ("sent",
@@ -92,6 +94,8 @@ class Book:
     table: Table
     load: Callable[[AsyncConnection, Any], Awaitable[Any]]
     fail_values: Mapping[str, str] = field(default_factory=dict)
+    audited: bool = False
+    """Record every state change in the audit chain, in the same transaction (`<name>.<state>`)."""
 
     def key(self, payout: Payout) -> str:
         """The payout's name in `payout_transactions` and the logs."""
@@ -104,11 +108,21 @@ class Book:
         await guarded_move(conn, self.table, payout.id, payout.state, target, now, **values)
         moved = await self.load(conn, payout.id)
         assert moved is not None
+        if self.audited:
+            await record_audit(
+                conn,
+                actor=AUDIT_ACTOR,
+                action=f"{self.name}.{target.value}",
+                target=self.key(payout),
+                before={"state": payout.state.value},
+                after={"state": target.value, "tx_hash": moved.tx_hash, "last_error": moved.last_error},
+                at=now,
+            )
         return moved
 
 
 WITHDRAWALS = Book("withdrawal", withdrawals, load, {"reason": "chain"})
-TRANSFERS = Book("transfer", wallet_rebalances, transfers.load)
+TRANSFERS = Book("transfer", wallet_rebalances, transfers.load, audited=True)
 
 
 @dataclass(frozen=True, slots=True)

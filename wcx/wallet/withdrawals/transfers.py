@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcx.wallet.withdrawals.config import WithdrawalPolicy
+from wcx.wallet.withdrawals.config import AssetPolicy, WithdrawalPolicy
 from wcx.wallet.withdrawals.errors import WithdrawalError
-from wcx.wallet.withdrawals.hotcold import HOT_TO_COLD, OPEN, SENDING
+from wcx.wallet.withdrawals.hotcold import HOT_TO_COLD, OPEN, SENDING, Rebalance, rebalance_from_row
 from wcx.wallet.withdrawals.records import Sending, aware, sending_values
 from wcx.wallet.withdrawals.states import State
 from wcx.wallet.withdrawals.tables import wallet_rebalances
@@ -75,26 +75,41 @@ async def in_flight(db: AsyncEngine) -> list[Transfer]:
         return [from_row(row) for row in await conn.execute(statement)]
 
 
+async def _proposal(
+    conn: AsyncConnection, policy: WithdrawalPolicy, rebalance_id: int
+) -> tuple[Rebalance, AssetPolicy]:
+    """An open hot-to-cold proposal and its asset's policy (with a cold address); refusals otherwise."""
+    t = wallet_rebalances
+    row = (await conn.execute(select(t).where(t.c.id == rebalance_id))).first()
+    if row is None:
+        raise WithdrawalError("not_found", "UNKNOWN_REBALANCE", f"no rebalance record {rebalance_id}")
+    if row.direction != HOT_TO_COLD or row.state != OPEN:
+        raise WithdrawalError(
+            "conflict",
+            "NOT_PROPOSED",
+            f"rebalance {rebalance_id} is a {row.state} {row.direction} record, not an open proposal",
+        )
+    asset = policy.assets.get(row.asset)
+    if asset is None or not asset.cold_address:
+        raise WithdrawalError("unavailable", "NO_COLD_ADDRESS", f"{row.asset} has no cold_address configured")
+    return rebalance_from_row(row), asset
+
+
+async def check_proposal(
+    db: AsyncEngine, policy: WithdrawalPolicy, rebalance_id: int
+) -> tuple[Rebalance, AssetPolicy]:
+    """The proposal, if it can become a transfer now (checked before asking for approval), and its asset."""
+    async with db.connect() as conn:
+        return await _proposal(conn, policy, rebalance_id)
+
+
 async def approve_transfer(
     db: AsyncEngine, policy: WithdrawalPolicy, rebalance_id: int, approval_id: int, now: datetime
 ) -> Transfer:
     """Turn an open hot-to-cold proposal into a transfer to the asset's configured cold address."""
     t = wallet_rebalances
     async with db.begin() as conn:
-        row = (await conn.execute(select(t).where(t.c.id == rebalance_id))).first()
-        if row is None:
-            raise WithdrawalError("not_found", "UNKNOWN_REBALANCE", f"no rebalance record {rebalance_id}")
-        if row.direction != HOT_TO_COLD or row.state != OPEN:
-            raise WithdrawalError(
-                "conflict",
-                "NOT_PROPOSED",
-                f"rebalance {rebalance_id} is a {row.state} {row.direction} record, not an open proposal",
-            )
-        asset = policy.assets.get(row.asset)
-        if asset is None or not asset.cold_address:
-            raise WithdrawalError(
-                "unavailable", "NO_COLD_ADDRESS", f"{row.asset} has no cold_address configured"
-            )
+        _, asset = await _proposal(conn, policy, rebalance_id)
         result = await conn.execute(
             t.update()
             .where(t.c.id == rebalance_id, t.c.state == OPEN)
