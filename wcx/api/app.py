@@ -14,6 +14,7 @@ from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wcx.api import auth, binance, deposits, kyc, por, public, trading, withdrawals, ws
+from wcx.api.direct import DirectOrderRoutes
 from wcx.api.errors import ERROR_RESPONSES, ApiError, error_body, install_error_handlers
 from wcx.api.ops import add_ops_routes
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Limit, RateLimiter, make_limiter
@@ -227,6 +228,7 @@ def create_app(
     app.state.limits = {"ip": PUBLIC_LIMIT, "key": PRIVATE_LIMIT, "user": PRIVATE_LIMIT, **(limits or {})}
     app.state.placements = trading.Placements()
     install_error_handlers(app)
+    app.add_middleware(DirectOrderRoutes, prefix=API_PREFIX)  # inside the gateway: added before it
     app.add_middleware(GatewayMiddleware, large_bodies=((kyc.UPLOAD_PATH, kyc.upload_limit(runtime)),))
     add_ops_routes(app, runtime)
     app.include_router(public.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

@@ -13,11 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
+from wcx.api.access import private
 from wcx.api.errors import ApiError
 from wcx.api.kyc_limits import engine_prices
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
-from wcx.api.trading import _private as private_principal
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 from wcx.wallet.config import ChainsConfig, WalletSettings, load_chains
@@ -26,7 +26,7 @@ from wcx.wallet.deposits.service import MAX_LIST
 
 router = APIRouter(tags=["deposits"])
 
-Reader = Annotated[Principal, Depends(private_principal(Permission.READ))]
+Reader = Annotated[Principal, Depends(private(Permission.READ))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 AssetQuery = Annotated[str, Query(min_length=1, max_length=16, pattern=r"^[A-Z0-9]+$")]
 

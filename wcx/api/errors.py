@@ -7,6 +7,7 @@ always a 4xx with a code; only a bug is a 500 (and it is logged, never shown).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -75,20 +76,30 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
+def error_response(exc: ApiError) -> JSONResponse:
+    """The response answering `exc`."""
     return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def invalid_request(errors: Sequence[Any]) -> JSONResponse:
+    """422 INVALID_REQUEST listing each problem of a request (pydantic error dicts) by field."""
     fields = [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("msg", "")}
-        for err in exc.errors()
+        for err in errors
     ]
     return JSONResponse(
         error_body("INVALID_REQUEST", "the request is malformed", fields=fields), status_code=422
     )
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return invalid_request(exc.errors())
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
+from wcx.api.access import private
 from wcx.api.errors import ApiError
 from wcx.api.kyc_limits import engine_prices
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
-from wcx.api.trading import _private as private_principal
 from wcx.kyc import DocumentView, KycError, LimitsView, PersonalData, Status, SubmissionView, metrics
 from wcx.kyc.limits import withdrawal_usage
 from wcx.kyc.providers import WebhookProvider
@@ -41,7 +41,7 @@ _STATUS = {
     "unavailable": 503,
 }
 
-Reader = Annotated[Principal, Depends(private_principal(Permission.READ))]
+Reader = Annotated[Principal, Depends(private(Permission.READ))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 SubmissionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 DocumentId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -13,17 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
+from wcx.api.access import private
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
-from wcx.api.trading import _private as private_principal
 from wcx.custody.por_rounds import Round, latest_round, user_proofs
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 
 router = APIRouter(tags=["proof of reserves"])
 
-Reader = Annotated[Principal, Depends(private_principal(Permission.READ))]
+Reader = Annotated[Principal, Depends(private(Permission.READ))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
@@ -17,11 +17,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from wcx.api import kyc_limits
-from wcx.api.auth import require
+from wcx.api.access import private
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import market_of, runtime_of, scales
-from wcx.api.ratelimit import principal_rate_limit
 from wcx.api.schemas import (
     AccountOut,
     BalanceOut,
@@ -48,23 +47,8 @@ RECENT_PLACEMENTS = 50_000
 """Placements remembered for idempotent retries by client order id (per process, newest kept)."""
 
 
-def _private(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    authorized = require(permission)
-
-    # A plain default, not Annotated: the closure variable cannot be resolved from a string annotation.
-    async def dependency(
-        request: Request,
-        response: Response,
-        principal: Principal = Depends(authorized),  # noqa: B008
-    ) -> Principal:
-        await principal_rate_limit(request, response, principal)
-        return principal
-
-    return dependency
-
-
-Reader = Annotated[Principal, Depends(_private(Permission.READ))]
-Trader = Annotated[Principal, Depends(_private(Permission.TRADE))]
+Reader = Annotated[Principal, Depends(private(Permission.READ))]
+Trader = Annotated[Principal, Depends(private(Permission.TRADE))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 

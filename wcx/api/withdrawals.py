@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from wcx.api.access import private
 from wcx.api.auth.accounts import confirm_totp
 from wcx.api.auth.state import auth_state
 from wcx.api.deposits import chains_of
@@ -23,7 +24,6 @@ from wcx.api.errors import ApiError
 from wcx.api.kyc_limits import require_withdrawal_allowed
 from wcx.api.principal import Permission, Principal
 from wcx.api.public import runtime_of
-from wcx.api.trading import _private as private_principal
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime
 from wcx.store.audit import record_audit
@@ -41,8 +41,8 @@ from wcx.wallet.withdrawals.config import load_policy
 
 router = APIRouter(tags=["withdrawals"])
 
-Reader = Annotated[Principal, Depends(private_principal(Permission.READ))]
-Withdrawer = Annotated[Principal, Depends(private_principal(Permission.WITHDRAW))]
+Reader = Annotated[Principal, Depends(private(Permission.READ))]
+Withdrawer = Annotated[Principal, Depends(private(Permission.WITHDRAW))]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 WithdrawalId = Annotated[str, Path(min_length=1, max_length=40)]
 EntryId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -5,7 +5,13 @@ endpoints use; `authenticate_ws` checks a WebSocket login message. Auth owns the
 sessions, email_outbox and api_keys tables and reaches them through `runtime.db`.
 """
 
-from wcx.api.auth.principals import authenticate_ws, current_principal, require, session_principal
+from wcx.api.auth.principals import (
+    authenticate_ws,
+    check_permission,
+    current_principal,
+    require,
+    session_principal,
+)
 from wcx.api.auth.routes import router
 from wcx.api.auth.state import AuthState, attach, auth_state, shutdown
 
@@ -14,6 +20,7 @@ __all__ = [
     "attach",
     "auth_state",
     "authenticate_ws",
+    "check_permission",
     "current_principal",
     "require",
     "router",

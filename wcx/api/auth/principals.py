@@ -78,11 +78,16 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency answering 403 PERMISSION_DENIED unless the caller holds `permission`."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.can(permission):
-            raise ApiError(403, "PERMISSION_DENIED", f"this API key lacks the {permission.value} permission")
-        return principal
+        return check_permission(principal, permission)
 
     return dependency
+
+
+def check_permission(principal: Principal, permission: Permission) -> Principal:
+    """`principal` if it holds `permission`, else 403 PERMISSION_DENIED."""
+    if not principal.can(permission):
+        raise ApiError(403, "PERMISSION_DENIED", f"this API key lacks the {permission.value} permission")
+    return principal
 
 
 async def session_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
