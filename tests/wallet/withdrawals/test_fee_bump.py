@@ -19,11 +19,20 @@ from sqlalchemy import select
 
 from wcx.runtime import Runtime
 from wcx.testing.bitcoind import FakeBitcoind
-from wcx.wallet.chains.bitcoin.node import BitcoinNode
+from wcx.wallet.chains.bitcoin.node import BitcoinNode, Utxo
 from wcx.wallet.chains.bitcoin.rpc import BitcoinRpc
+from wcx.wallet.chains.port import BroadcastRejectedError
 from wcx.wallet.signers import Pkcs11Signer
 from wcx.wallet.withdrawals import State, WithdrawalPolicy, WithdrawalRequest, service
-from wcx.wallet.withdrawals.bitcoin import RBF_SEQUENCE, hot_address, virtual_size
+from wcx.wallet.withdrawals.bitcoin import (
+    RBF_SEQUENCE,
+    BitcoinPayment,
+    CannotBumpError,
+    hot_address,
+    sign_payment,
+    sign_replacement,
+    virtual_size,
+)
 from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute, WithdrawalProcessor, reload
 from wcx.wallet.withdrawals.tables import payout_transactions
 
@@ -198,3 +207,45 @@ async def test_a_crash_after_recording_the_replacement_sends_it_once(
     w = await reload(runtime.db, wid)
     assert w is not None and (w.state, w.tx_hash) == (State.SETTLED, replacement.txid)
     assert await setup.node.balance(TO, "BTC") == AMOUNT
+
+
+def signed_payment(signer: Pkcs11Signer, utxo_amount: int) -> BitcoinPayment:
+    """AMOUNT to TO at 1 sat/vB from one hot-wallet output of `utxo_amount` sat."""
+    script = address_to_scriptpubkey(hot_address(signer, "regtest")).data
+    utxo = Utxo("11" * 32, 0, utxo_amount, bytes(script), 1)
+    return sign_payment(signer, [utxo], to=TO, amount=AMOUNT, fee_rate=1, network="regtest")
+
+
+def test_change_left_under_dust_goes_to_the_fee_and_no_change_means_no_bump(hsm_signer: Pkcs11Signer) -> None:
+    size = virtual_size(1, 2)
+    extra = 10 * size - size  # from 1 to 10 sat/vB
+    small_change = signed_payment(hsm_signer, AMOUNT + size + extra + 100)
+    bumped = sign_replacement(hsm_signer, small_change.psbt, old_fee=small_change.fee, fee_rate=10)
+    outputs = Transaction.parse(bumped.raw).vout
+    assert [o.value for o in outputs] == [AMOUNT]  # 100 sat of change would be dust: it is fee
+    assert bumped.fee == small_change.fee + extra + 100
+    no_change = signed_payment(hsm_signer, AMOUNT + size + 100)
+    assert len(Transaction.parse(no_change.raw).vout) == 1
+    with pytest.raises(CannotBumpError):
+        sign_replacement(hsm_signer, no_change.psbt, old_fee=no_change.fee, fee_rate=10)
+
+
+async def test_bitcoind_refuses_a_replacement_that_does_not_pay_enough_more(
+    bitcoind: FakeBitcoind, hsm_signer: Pkcs11Signer
+) -> None:
+    node = BitcoinNode(BitcoinRpc(bitcoind.url))
+    bitcoind.pay(hot_address(hsm_signer, "regtest"), BTC)
+    bitcoind.mine(1)
+    utxos = await node.unspent([hot_address(hsm_signer, "regtest")])
+    first = sign_payment(hsm_signer, utxos, to=TO, amount=AMOUNT, fee_rate=1, network="regtest")
+    await node.broadcast(first.raw)
+    # The same inputs paying a little less to TO: a different transaction, but no higher fee.
+    cheap = sign_payment(hsm_signer, utxos, to=TO, amount=AMOUNT - 50, fee_rate=1, network="regtest")
+    assert cheap.fee == first.fee and cheap.txid != first.txid
+    with pytest.raises(BroadcastRejectedError, match="insufficient fee"):
+        await node.broadcast(cheap.raw)
+    assert mempool_txids(bitcoind) == [first.txid]
+    enough = sign_replacement(hsm_signer, first.psbt, old_fee=first.fee, fee_rate=1)
+    await node.broadcast(enough.raw)
+    assert mempool_txids(bitcoind) == [enough.txid]
+    await node.close()

@@ -1,7 +1,8 @@
-"""Hot-to-cold transfers on the local EVM with the hot key in SoftHSM2: an approved proposal is sent to
-the configured cold address through the withdrawal steps, mined and confirmed; the policy proposes
-nothing new meanwhile; a crash between signing and broadcasting, or after the node took the
-transaction but before it was recorded, still sends exactly one transaction."""
+"""Hot-to-cold transfers with the hot key in SoftHSM2: an approved proposal is sent to the configured
+cold address through the withdrawal steps, mined and confirmed (on py-evm, and on Bitcoin over
+FakeBitcoind); the policy proposes nothing new meanwhile; a crash between signing and broadcasting,
+or after the node took the transaction but before it was recorded, still sends exactly one
+transaction."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ from dataclasses import replace
 import pytest
 
 from wcx.runtime import Runtime
+from wcx.testing.bitcoind import FakeBitcoind
+from wcx.wallet.chains.bitcoin.node import BitcoinNode
+from wcx.wallet.chains.bitcoin.rpc import BitcoinRpc
+from wcx.wallet.signers import Pkcs11Signer
 from wcx.wallet.withdrawals import State, WithdrawalError, WithdrawalPolicy
+from wcx.wallet.withdrawals.bitcoin import hot_address
 from wcx.wallet.withdrawals.hotcold import HOT_TO_COLD, Rebalance, recent_rebalances
-from wcx.wallet.withdrawals.processor import WithdrawalProcessor
+from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute, WithdrawalProcessor
 from wcx.wallet.withdrawals.transfers import Transfer, approve_transfer, load
 
-from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, Chain
+from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, Chain, verify_signed_by
 
 pytestmark = pytest.mark.anyio
 
 COLD = "0x5AEDA56215b167893e80B4fE645BA6d5Bab767DE"  # config/withdrawals.toml
+COLD_BTC = "bcrt1q6rhpng9evdsfnn833a4f4vej0asu6dk5srld6x"
+BTC = 10**8
 
 
 class Crash(BaseException):
@@ -138,3 +146,29 @@ async def test_only_an_open_hot_to_cold_proposal_can_be_approved(
             runtime.db, banded_no_cold, proposed.id, approval_id=1, now=proposed.created_at
         )
     assert unconfigured.value.code == "NO_COLD_ADDRESS"
+
+
+async def test_a_bitcoin_transfer_is_signed_in_the_hsm_and_confirmed(
+    runtime: Runtime, policy: WithdrawalPolicy, bitcoind: FakeBitcoind, hsm_signer: Pkcs11Signer
+) -> None:
+    node = BitcoinNode(BitcoinRpc(bitcoind.url))
+    address = hot_address(hsm_signer, "regtest")
+    routes = {"BTC": TokenRoute("", CONFIRMATIONS)}
+    wallet = HotWallet(
+        "bitcoin", node, hsm_signer, address, 0, "BTC", routes, kind="bitcoin", network="regtest"
+    )
+    bitcoind.pay(address, 25 * BTC)  # the shipped BTC band is 1..20: 14.5 BTC above its middle
+    bitcoind.mine(1)
+    proc = WithdrawalProcessor(runtime.db, runtime, policy, {"bitcoin": wallet})
+    (proposed,) = await proc.check_hot_wallets()
+    assert proposed.amount == 1_450_000_000
+    await approve_transfer(runtime.db, policy, proposed.id, approval_id=1, now=proposed.created_at)
+    await proc.run_once()
+    sent = await reload(runtime, proposed.id)
+    assert sent.state is State.BROADCAST and sent.raw_tx is not None
+    verify_signed_by(bytes.fromhex(sent.raw_tx), hsm_signer, [25 * BTC])
+    bitcoind.mine(CONFIRMATIONS)
+    await proc.run_once()
+    assert (await reload(runtime, proposed.id)).state is State.CONFIRMED
+    assert await node.balance(COLD_BTC, "BTC") == 1_450_000_000
+    await node.close()
