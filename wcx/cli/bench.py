@@ -101,7 +101,10 @@ def api(
     print(
         f"acknowledged placements/s {figures['orders_per_s']:,.0f}, order commands/s "
         f"{figures['order_commands_per_s']:,.0f} = {figures['order_to_floor_ratio']:.2f} x the floor; "
-        f"WebSocket: {ws['gaps']} gaps, {ws['drops']} drops while sending {ws_rate:g} order commands/s"
+        f"WebSocket: {ws['gaps']} gaps, {ws['drops']} drops while sending {ws_rate:g} order commands/s; "
+        f"CPU per delivered diff: server {ws['server_cpu_us_per_diff']:.1f} µs, subscribers "
+        f"{ws['subscriber_cpu_us_per_diff']:.1f} µs; load average {ws['load_average'][0]:.2f} → "
+        f"{ws['load_average'][1]:.2f}"
     )
 
 

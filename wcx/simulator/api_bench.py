@@ -14,7 +14,9 @@ that connect first and start together on a barrier:
    each request's scheduled send time, so a server that falls behind shows its queueing.
 4. WebSocket: `ws_subscribers` connections subscribed to `book.BTC-USDT`, while another process
    sends order commands at `ws_rate`/s; delivery delay = receive time − the diff's `ts` (engine time,
-   ns since the epoch, same host clock); the prev_seq chain is checked with `ClientBook`.
+   ns since the epoch, same host clock, taken when the frame is read); the prev_seq chain is
+   checked. The subscribers are bare WebSocket clients (`wcx.simulator.book_watcher`) so that
+   measuring costs their processes less CPU than delivering costs the server.
 
 "Order commands" are placements and cancels (about half each); `orders_per_s` counts placements
 answered 2xx, i.e. durable. The client is a minimal HTTP/1.1 client over asyncio streams (no
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import os
 import random
@@ -48,9 +49,11 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
+import uvloop
 
 from wcx.api.auth.signing import hmac_signature, message
 from wcx.runtime import read_lock_info
+from wcx.simulator.book_watcher import BookWatcher, watch
 
 SYMBOL = "BTC-USDT"
 MID = 65_000
@@ -416,63 +419,29 @@ async def open_loop(
 # --- WebSocket subscribers ---------------------------------------------------------------------------
 
 
-async def _watch_book(url: str, ready: asyncio.Event, tally: Tally) -> None:
-    """One subscriber until cancelled: snapshot, then diffs timed against their `ts`, chain checked."""
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    from wcx.stream.books import BookGapError, ClientBook
-
-    subscribe = json.dumps({"op": "subscribe", "channels": [f"book.{SYMBOL}"]})
-    async with connect(url, open_timeout=60, max_queue=None) as ws:
-        await ws.send(subscribe)
-        book: ClientBook | None = None
-        counted = False
-        try:
-            async for raw in ws:
-                received = time.time_ns()
-                update = orjson.loads(raw)
-                if update["type"] == "book_snapshot":
-                    book = ClientBook(update)
-                    if not counted:
-                        counted = True
-                        tally.subscribers += 1
-                        ready.set()
-                elif update["type"] == "book" and ready.is_set() and book is not None:
-                    tally.latencies_ms.append((received - update["ts"]) / 1e6)
-                    try:
-                        book.apply(update)
-                    except BookGapError:
-                        tally.gaps += 1
-                        book = None  # resubscribe: the next snapshot restarts the chain
-                        await ws.send(json.dumps({"op": "unsubscribe", "channels": [f"book.{SYMBOL}"]}))
-                        await ws.send(subscribe)
-        except ConnectionClosed:
-            tally.drops += 1
-
-
-async def subscribers(url: str, count: int, barrier: Barrier, seconds: float, tally: Tally) -> None:
-    """`count` book subscribers; ready before the barrier, measured for `seconds` (+1 s) after it."""
+async def subscribers(
+    host: str, port: int, count: int, barrier: Barrier, seconds: float, tally: Tally
+) -> None:
+    """`count` book subscribers, each with its snapshot before the barrier; measured `seconds` + 1 s."""
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    go = asyncio.Event()
-    deadline = [float("inf")]
 
-    async def one() -> None:
-        ready = asyncio.Event()
+    async def one() -> BookWatcher:
         async with gate:
-            task = asyncio.create_task(_watch_book(url, ready, tally))
-            await asyncio.wait([task, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        await go.wait()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(task, max(deadline[0] - time.perf_counter(), 0))
+            return await asyncio.wait_for(watch(host, port, f"book.{SYMBOL}"), START_TIMEOUT_S)
 
-    runs = [asyncio.create_task(one()) for _ in range(count)]
-    while tally.subscribers < count and not all(run.done() for run in runs):
-        await asyncio.sleep(0.05)
+    watchers = await asyncio.gather(*(one() for _ in range(count)))
     await asyncio.to_thread(barrier.wait)
-    deadline[0] = time.perf_counter() + seconds + 1.0
-    go.set()
-    await asyncio.gather(*runs, return_exceptions=True)
+    cpu, wall = time.process_time(), time.perf_counter()
+    for watcher in watchers:
+        watcher.measuring = True
+    await asyncio.sleep(seconds + 1.0)
+    tally.cpu_s, tally.wall_s = time.process_time() - cpu, time.perf_counter() - wall
+    for watcher in watchers:
+        tally.latencies_ms.extend(watcher.delays_ms)
+        tally.gaps += watcher.gaps
+        tally.drops += watcher.dropped
+        watcher.close()
+    tally.subscribers = len(watchers)
 
 
 # --- client processes --------------------------------------------------------------------------------
@@ -496,20 +465,19 @@ class Job:
 async def _run_job(job: Job, barrier: Barrier) -> Tally:
     tally = Tally()
     if job.kind == "subscribers":
-        cpu, wall = time.process_time(), time.perf_counter()
-        await subscribers(f"ws://{job.host}:{job.port}/ws", job.connections, barrier, job.seconds, tally)
+        await subscribers(job.host, job.port, job.connections, barrier, job.seconds, tally)
+        return tally
+    traffic: Traffic = FloorTraffic() if job.kind == "floor" else OrderTraffic(job.credentials, job.seed)
+    connections = [HttpConnection(job.host, job.port, job.quickack) for _ in range(job.connections)]
+    await asyncio.gather(*(connection.connect() for connection in connections))
+    await asyncio.to_thread(barrier.wait)
+    cpu, wall = time.process_time(), time.perf_counter()
+    if job.rate:
+        await open_loop(connections, traffic, job.rate, job.seconds, tally)
     else:
-        traffic: Traffic = FloorTraffic() if job.kind == "floor" else OrderTraffic(job.credentials, job.seed)
-        connections = [HttpConnection(job.host, job.port, job.quickack) for _ in range(job.connections)]
-        await asyncio.gather(*(connection.connect() for connection in connections))
-        await asyncio.to_thread(barrier.wait)
-        cpu, wall = time.process_time(), time.perf_counter()
-        if job.rate:
-            await open_loop(connections, traffic, job.rate, job.seconds, tally)
-        else:
-            await closed_loop(connections, traffic, job.seconds, tally)
-        for connection in connections:
-            connection.close()
+        await closed_loop(connections, traffic, job.seconds, tally)
+    for connection in connections:
+        connection.close()
     tally.cpu_s, tally.wall_s = time.process_time() - cpu, time.perf_counter() - wall
     return tally
 
@@ -517,7 +485,9 @@ async def _run_job(job: Job, barrier: Barrier) -> Tally:
 def _client_main(job: Job, barrier: Barrier, results: Any) -> None:
     """A client process: run the job, send back its tally (or the error)."""
     try:
-        results.put((job.kind, asyncio.run(_run_job(job, barrier))))
+        # Subscribers read a thousand sockets per diff: libuv's loop does that for less CPU.
+        run = uvloop.run if job.kind == "subscribers" else asyncio.run
+        results.put((job.kind, run(_run_job(job, barrier))))
     except BaseException as exc:
         barrier.abort()
         results.put(RuntimeError(f"{job.kind} client failed: {exc!r}"))
@@ -530,13 +500,15 @@ def _split(total: int, parts: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class PhaseResult:
-    """The merged tallies of a phase, and how much CPU the server used during it."""
+    """The merged tallies of a phase, how much CPU the server used during it, and how busy the box was."""
 
     name: str
     tally: Tally
     seconds: float
     server_cpu_s: float
     tallies: dict[str, Tally]
+    load_average: tuple[float, float] = (0.0, 0.0)
+    """The 1-minute load average at the start and the end (other work on the box shows here)."""
 
 
 def run_phase(name: str, server: ServerProcess, jobs: list[Job], seconds: float) -> PhaseResult:
@@ -549,9 +521,9 @@ def run_phase(name: str, server: ServerProcess, jobs: list[Job], seconds: float)
         process.start()
     try:
         barrier.wait(timeout=START_TIMEOUT_S)
-        before = server.cpu_seconds()
+        before, load_before = server.cpu_seconds(), os.getloadavg()[0]
         time.sleep(seconds)
-        server_cpu = server.cpu_seconds() - before
+        server_cpu, load_after = server.cpu_seconds() - before, os.getloadavg()[0]
         tallies: dict[str, Tally] = {}
         for _ in processes:
             result = results.get(timeout=seconds + DRAIN_S + START_TIMEOUT_S)
@@ -567,7 +539,7 @@ def run_phase(name: str, server: ServerProcess, jobs: list[Job], seconds: float)
     merged = Tally()
     for tally in tallies.values():
         merged.merge(tally)
-    return PhaseResult(name, merged, seconds, server_cpu, tallies)
+    return PhaseResult(name, merged, seconds, server_cpu, tallies, (load_before, load_after))
 
 
 # --- figures -----------------------------------------------------------------------------------------
@@ -601,6 +573,7 @@ def phase_figures(phase: PhaseResult) -> dict[str, Any]:
         "answers": dict(sorted(tally.answers.items())),
         "client_cpu_cores": round(tally.cpu_s / wall, 2),
         "server_cpu_cores": round(phase.server_cpu_s / phase.seconds, 2),
+        "load_average": [round(load, 2) for load in phase.load_average],
     }
 
 
@@ -646,15 +619,20 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
     phases = {phase.name: phase_figures(phase) for phase in (throughput, floor, paced)}
     subscribers_tally = ws.tallies.get("subscribers", Tally())
     delivery = latency_figures(subscribers_tally)
+    diffs = len(subscribers_tally.latencies_ms)
     phases["websocket"] = {
         "subscribers": subscribers_tally.subscribers,
-        "diffs_received": len(subscribers_tally.latencies_ms),
+        "diffs_received": diffs,
         "gaps": subscribers_tally.gaps,
         "drops": subscribers_tally.drops,
         **{f"delivery_{name}": value for name, value in delivery.items()},
         "feed": phase_figures(PhaseResult("feed", ws.tallies["orders"], seconds, ws.server_cpu_s, {})),
         "subscriber_cpu_cores": round(subscribers_tally.cpu_s / (subscribers_tally.wall_s or seconds), 2),
         "server_cpu_cores": round(ws.server_cpu_s / seconds, 2),
+        # CPU per delivered diff hardly depends on what else runs on the box, unlike the delays.
+        "server_cpu_us_per_diff": round(ws.server_cpu_s / diffs * 1e6, 2) if diffs else 0.0,
+        "subscriber_cpu_us_per_diff": round(subscribers_tally.cpu_s / diffs * 1e6, 2) if diffs else 0.0,
+        "load_average": [round(load, 2) for load in ws.load_average],
     }
     floor_rate = phases["floor"]["requests_per_s"]
     commands_rate = phases["throughput"]["order_commands_per_s"]
@@ -673,6 +651,7 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
         "ws_delivery_p99_ms": delivery["p99_ms"],
         "ws_gaps": subscribers_tally.gaps,
         "ws_drops": subscribers_tally.drops,
+        "ws_server_cpu_us_per_diff": phases["websocket"]["server_cpu_us_per_diff"],
         "floor_requests_per_s": floor_rate,
         "order_to_floor_ratio": round(commands_rate / floor_rate, 3) if floor_rate else 0.0,
         "cpus": os.cpu_count(),
