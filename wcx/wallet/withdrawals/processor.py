@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -74,6 +74,8 @@ from wcx.wallet.withdrawals.tables import payout_transactions, wallet_rebalances
 
 log = get_logger(__name__)
 
+P = TypeVar("P", bound=Payout)
+
 STALE_REQUEST = timedelta(seconds=30)
 """A `requested` row younger than this belongs to an API call still in flight; older ones were orphaned
 by a crash between the row and the hold, and the processor finishes them."""
@@ -87,12 +89,12 @@ logs, metrics and the crash tests hook in here."""
 
 
 @dataclass(frozen=True, slots=True)
-class Book:
+class Book(Generic[P]):
     """Where one kind of payout lives: its table, how a row is read back, what a failure also records."""
 
     name: str
     table: Table
-    load: Callable[[AsyncConnection, Any], Awaitable[Any]]
+    load: Callable[[AsyncConnection, Any], Awaitable[P | None]]
     fail_values: Mapping[str, str] = field(default_factory=dict)
     audited: bool = False
     """Record every state change in the audit chain, in the same transaction (`<name>.<state>`)."""
@@ -101,9 +103,7 @@ class Book:
         """The payout's name in `payout_transactions` and the logs."""
         return f"{self.name}:{payout.id}"
 
-    async def move(
-        self, conn: AsyncConnection, payout: Any, target: State, now: datetime, **values: Any
-    ) -> Any:
+    async def move(self, conn: AsyncConnection, payout: P, target: State, now: datetime, **values: Any) -> P:
         """Persist `payout` -> `target` (plus column `values`) if nobody moved it meanwhile; the new row."""
         await guarded_move(conn, self.table, payout.id, payout.state, target, now, **values)
         moved = await self.load(conn, payout.id)
@@ -121,8 +121,8 @@ class Book:
         return moved
 
 
-WITHDRAWALS = Book("withdrawal", withdrawals, load, {"reason": "chain"})
-TRANSFERS = Book("transfer", wallet_rebalances, transfers.load, audited=True)
+WITHDRAWALS: Book[Withdrawal] = Book("withdrawal", withdrawals, load, {"reason": "chain"})
+TRANSFERS: Book[transfers.Transfer] = Book("transfer", wallet_rebalances, transfers.load, audited=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +240,7 @@ class WithdrawalProcessor:
         await metrics.observe_pending(self.db, self.clock())
         return moved
 
-    async def advance(self, payout: Any, book: Book = WITHDRAWALS) -> int:
+    async def advance(self, payout: Any, book: Book[Any] = WITHDRAWALS) -> int:
         """Step a payout until it waits (for approval, confirmations, the chain); how many steps it took."""
         steps = 0
         step = self._step if book is WITHDRAWALS else self._step_transfer
@@ -281,18 +281,18 @@ class WithdrawalProcessor:
         if w.state is State.CONFIRMED:
             await ensure_settled(self.ledger, w)
             async with self.db.begin() as conn:
-                return await WITHDRAWALS.move(conn, w, State.SETTLED, now)  # type: ignore[no-any-return]
+                return await WITHDRAWALS.move(conn, w, State.SETTLED, now)
         if w.state is State.APPROVED:
             async with self.db.connect() as conn:
                 frozen = await conn.scalar(select(users.c.frozen).where(users.c.id == w.user_id))
             if frozen:
                 return None  # a frozen account's money does not leave; the back office rejects or unfreezes
-        return await self._chain_step(WITHDRAWALS, w, now)  # type: ignore[no-any-return]
+        return await self._chain_step(WITHDRAWALS, w, now)
 
     async def _step_transfer(self, t: transfers.Transfer) -> transfers.Transfer | None:
-        return await self._chain_step(TRANSFERS, t, self.clock())  # type: ignore[no-any-return]
+        return await self._chain_step(TRANSFERS, t, self.clock())
 
-    async def _chain_step(self, book: Book, payout: Payout, now: datetime) -> Any:
+    async def _chain_step(self, book: Book[P], payout: P, now: datetime) -> P | None:
         wallet = self.wallets.get(payout.chain)
         if wallet is None or payout.asset not in wallet.routes:
             return None  # no hot wallet for this chain (or no contract for the token here): it waits
@@ -310,12 +310,10 @@ class WithdrawalProcessor:
         refused = await ensure_held(self.ledger, w)
         async with self.db.begin() as conn:
             if refused is None:
-                return await WITHDRAWALS.move(conn, w, State.HELD, now)  # type: ignore[no-any-return]
-            return await WITHDRAWALS.move(  # type: ignore[no-any-return]
-                conn, w, State.RELEASED, now, reason=f"hold_refused:{refused}"
-            )
+                return await WITHDRAWALS.move(conn, w, State.HELD, now)
+            return await WITHDRAWALS.move(conn, w, State.RELEASED, now, reason=f"hold_refused:{refused}")
 
-    async def _sign(self, book: Book, wallet: HotWallet, payout: Payout, now: datetime) -> Any:
+    async def _sign(self, book: Book[P], wallet: HotWallet, payout: P, now: datetime) -> P | None:
         if wallet.kind == "bitcoin":
             signed = await self._sign_bitcoin(wallet, payout)
         else:
@@ -397,7 +395,7 @@ class WithdrawalProcessor:
                 raws.extend(raw for (raw,) in rows if raw)
         return {outpoint for raw in raws for outpoint in spent_outpoints(bytes.fromhex(raw))}
 
-    async def _send(self, book: Book, wallet: HotWallet, payout: Payout, now: datetime) -> Any:
+    async def _send(self, book: Book[P], wallet: HotWallet, payout: P, now: datetime) -> P | None:
         assert payout.tx_hash is not None and payout.raw_tx is not None
         try:
             known = await wallet.node.transaction(payout.tx_hash)
@@ -418,7 +416,7 @@ class WithdrawalProcessor:
                 conn, payout, State.BROADCAST, now, confirmations=known or 0, broadcast_height=height
             )
 
-    async def _confirm(self, book: Book, wallet: HotWallet, payout: Payout, now: datetime) -> Any:
+    async def _confirm(self, book: Book[P], wallet: HotWallet, payout: P, now: datetime) -> P | None:
         assert payout.tx_hash is not None and payout.raw_tx is not None
         history = await self._history(book, payout)
         seen: dict[str, int] = {}
@@ -460,7 +458,7 @@ class WithdrawalProcessor:
             await self._unconfirmed(book, wallet, payout, history, seen, now)
         return None
 
-    async def _history(self, book: Book, payout: Payout) -> list[tuple[str, str]]:
+    async def _history(self, book: Book[P], payout: P) -> list[tuple[str, str]]:
         """(tx hash, raw hex) of every transaction the payout signed, newest first."""
         t = payout_transactions
         async with self.db.connect() as conn:
@@ -477,9 +475,9 @@ class WithdrawalProcessor:
 
     async def _unconfirmed(
         self,
-        book: Book,
+        book: Book[P],
         wallet: HotWallet,
-        payout: Payout,
+        payout: P,
         history: list[tuple[str, str]],
         seen: Mapping[str, int],
         now: datetime,
@@ -498,7 +496,7 @@ class WithdrawalProcessor:
             return
         await self._bump(book, wallet, payout, tip, now)
 
-    async def _bump(self, book: Book, wallet: HotWallet, payout: Payout, tip: int, now: datetime) -> None:
+    async def _bump(self, book: Book[P], wallet: HotWallet, payout: P, tip: int, now: datetime) -> None:
         """Replace-by-fee: record a replacement paying more from the change, then send it."""
         t = payout_transactions
         async with self.db.connect() as conn:
@@ -549,7 +547,7 @@ class WithdrawalProcessor:
             # The original stays in the mempool; the next round re-sends the replacement or bumps again.
             log.warning("replacement refused", payout=book.key(payout), error=str(exc))
 
-    async def _fail(self, book: Book, payout: Payout, now: datetime, error: str) -> Any:
+    async def _fail(self, book: Book[P], payout: P, now: datetime, error: str) -> P:
         log.error("payout failed", payout=book.key(payout), error=error)
         async with self.db.begin() as conn:
             return await book.move(
@@ -563,7 +561,7 @@ class WithdrawalProcessor:
         async with self.db.begin() as conn:
             await release_nonce(conn, wallet.chain, wallet.address, payout.nonce)
 
-    async def _note_error(self, book: Book, payout: Payout, exc: Exception) -> None:
+    async def _note_error(self, book: Book[P], payout: P, exc: Exception) -> None:
         log.warning(
             "payout step failed; will retry",
             payout=book.key(payout),

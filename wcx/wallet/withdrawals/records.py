@@ -147,6 +147,11 @@ class Payout(Protocol):
         ...
 
     @property
+    def last_error(self) -> str:
+        """Why the last step failed, if it did."""
+        ...
+
+    @property
     def broadcast_height(self) -> int | None:
         """The chain tip when it was (last) sent (Bitcoin: fee bumping counts blocks from it)."""
         ...
