@@ -7,10 +7,13 @@ transaction."""
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from wcx.runtime import Runtime
+from wcx.store.schema import audit_events
 from wcx.testing.bitcoind import FakeBitcoind
 from wcx.wallet.chains.bitcoin.node import BitcoinNode
 from wcx.wallet.chains.bitcoin.rpc import BitcoinRpc
@@ -148,14 +151,23 @@ async def test_only_an_open_hot_to_cold_proposal_can_be_approved(
     assert unconfigured.value.code == "NO_COLD_ADDRESS"
 
 
-async def test_a_bitcoin_transfer_is_signed_in_the_hsm_and_confirmed(
+async def test_a_bitcoin_transfer_is_signed_in_the_hsm_bumped_and_confirmed(
     runtime: Runtime, policy: WithdrawalPolicy, bitcoind: FakeBitcoind, hsm_signer: Pkcs11Signer
 ) -> None:
     node = BitcoinNode(BitcoinRpc(bitcoind.url))
     address = hot_address(hsm_signer, "regtest")
     routes = {"BTC": TokenRoute("", CONFIRMATIONS)}
     wallet = HotWallet(
-        "bitcoin", node, hsm_signer, address, 0, "BTC", routes, kind="bitcoin", network="regtest"
+        "bitcoin",
+        node,
+        hsm_signer,
+        address,
+        0,
+        "BTC",
+        routes,
+        kind="bitcoin",
+        network="regtest",
+        bump_after_blocks=2,
     )
     bitcoind.pay(address, 25 * BTC)  # the shipped BTC band is 1..20: 14.5 BTC above its middle
     bitcoind.mine(1)
@@ -167,8 +179,20 @@ async def test_a_bitcoin_transfer_is_signed_in_the_hsm_and_confirmed(
     sent = await reload(runtime, proposed.id)
     assert sent.state is State.BROADCAST and sent.raw_tx is not None
     verify_signed_by(bytes.fromhex(sent.raw_tx), hsm_signer, [25 * BTC])
+    # Unconfirmed for two blocks while fees rose: replaced by fee, audited like every transfer step.
+    bitcoind.fee_rate = Decimal("0.00020")
+    bitcoind.mine(2, include_mempool=False)
+    await proc.run_once()
+    bumped = await reload(runtime, proposed.id)
+    assert bumped.tx_hash != sent.tx_hash and [tx.txid for tx in bitcoind.mempool] == [bumped.tx_hash]
     bitcoind.mine(CONFIRMATIONS)
     await proc.run_once()
     assert (await reload(runtime, proposed.id)).state is State.CONFIRMED
     assert await node.balance(COLD_BTC, "BTC") == 1_450_000_000
+    async with runtime.db.connect() as conn:
+        rows = await conn.execute(
+            select(audit_events.c.action).where(audit_events.c.target == f"transfer:{proposed.id}")
+        )
+        actions = [row.action for row in rows]
+    assert actions == ["transfer.signed", "transfer.broadcast", "transfer.bumped", "transfer.confirmed"]
     await node.close()

@@ -108,17 +108,30 @@ class Book(Generic[P]):
         await guarded_move(conn, self.table, payout.id, payout.state, target, now, **values)
         moved = await self.load(conn, payout.id)
         assert moved is not None
+        after = {"state": target.value, "tx_hash": moved.tx_hash, "last_error": moved.last_error}
+        await self.audit(conn, payout, target.value, {"state": payout.state.value}, after, now)
+        return moved
+
+    async def audit(
+        self,
+        conn: AsyncConnection,
+        payout: Payout,
+        event: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Append `<name>.<event>` to the audit chain in `conn`'s transaction, if this book is audited."""
         if self.audited:
             await record_audit(
                 conn,
                 actor=AUDIT_ACTOR,
-                action=f"{self.name}.{target.value}",
+                action=f"{self.name}.{event}",
                 target=self.key(payout),
-                before={"state": payout.state.value},
-                after={"state": target.value, "tx_hash": moved.tx_hash, "last_error": moved.last_error},
+                before=before,
+                after=after,
                 at=now,
             )
-        return moved
 
 
 WITHDRAWALS: Book[Withdrawal] = Book("withdrawal", withdrawals, load, {"reason": "chain"})
@@ -532,6 +545,10 @@ class WithdrawalProcessor:
             if result.rowcount != 1:
                 return  # moved meanwhile: the next round decides again
             await _record_transaction(conn, book.key(payout), signed, now)
+            before = {"tx_hash": payout.tx_hash, "fee": row.fee}
+            await book.audit(
+                conn, payout, "bumped", before, {"tx_hash": signed.tx_hash, "fee": signed.fee}, now
+            )
         metrics.FEE_BUMPS.labels(payout.asset).inc()
         log.info(
             "fee bumped",
