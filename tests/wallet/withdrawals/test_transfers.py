@@ -10,7 +10,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from wcx.runtime import Runtime
 from wcx.store.schema import audit_events
@@ -22,6 +22,7 @@ from wcx.wallet.withdrawals import State, WithdrawalError, WithdrawalPolicy
 from wcx.wallet.withdrawals.bitcoin import hot_address
 from wcx.wallet.withdrawals.hotcold import HOT_TO_COLD, Rebalance, recent_rebalances
 from wcx.wallet.withdrawals.processor import HotWallet, TokenRoute, WithdrawalProcessor
+from wcx.wallet.withdrawals.tables import wallet_rebalances
 from wcx.wallet.withdrawals.transfers import Transfer, approve_transfer, load
 
 from .conftest import BOTH_DATABASES, CONFIRMATIONS, ETH, Chain, verify_signed_by
@@ -196,3 +197,21 @@ async def test_a_bitcoin_transfer_is_signed_in_the_hsm_bumped_and_confirmed(
         actions = [row.action for row in rows]
     assert actions == ["transfer.signed", "transfer.broadcast", "transfer.bumped", "transfer.confirmed"]
     await node.close()
+
+
+async def test_a_transfer_whose_destination_was_changed_in_the_database_is_never_sent(
+    runtime: Runtime, policy: WithdrawalPolicy, chain: Chain
+) -> None:
+    policy = banded(policy)
+    proc = WithdrawalProcessor(runtime.db, runtime, policy, {"ethereum": chain.wallet})
+    proposed = await proposal(proc)
+    await approve_transfer(runtime.db, policy, proposed.id, approval_id=1, now=proposed.created_at)
+    elsewhere = "0x52908400098527886E0F7030069857D2E4169EE7"
+    async with runtime.db.begin() as conn:
+        await conn.execute(
+            update(wallet_rebalances).where(wallet_rebalances.c.id == proposed.id).values(address=elsewhere)
+        )
+    await proc.run_once()
+    failed = await reload(runtime, proposed.id)
+    assert failed.state is State.FAILED and "cold address" in failed.last_error
+    assert failed.raw_tx is None and await chain.node.nonce(chain.wallet.address) == 0

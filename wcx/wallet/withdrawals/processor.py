@@ -303,7 +303,12 @@ class WithdrawalProcessor:
         return await self._chain_step(WITHDRAWALS, w, now)
 
     async def _step_transfer(self, t: transfers.Transfer) -> transfers.Transfer | None:
-        return await self._chain_step(TRANSFERS, t, self.clock())
+        now = self.clock()
+        asset = self.policy.assets.get(t.asset)
+        if t.state is State.APPROVED and (asset is None or t.address != asset.cold_address):
+            # Checked again where the key signs: a row changed behind the back office never pays out.
+            return await self._fail(TRANSFERS, t, now, "destination is not the configured cold address")
+        return await self._chain_step(TRANSFERS, t, now)
 
     async def _chain_step(self, book: Book[P], payout: P, now: datetime) -> P | None:
         wallet = self.wallets.get(payout.chain)
