@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
@@ -284,5 +285,30 @@ def test_an_approval_never_lowers_the_tier_held(database: Database, kyc: KycServ
             case = await kyc.decide(conn, second.id, Decision.APPROVE, reviewer="admin:1", tier=1)
             assert case.approved_tier == 1
             assert await kyc.tier_of(conn, user) == 2
+
+    with_db(database, body)
+
+
+def test_concurrent_orders_share_one_tier_read_and_a_decision_is_seen_at_once(
+    database: Database, kyc: KycService
+) -> None:
+    async def body(db: AsyncEngine) -> None:
+        async with db.begin() as conn:
+            user = await new_user(conn, "fay@example.com")
+        reads: list[int] = []
+        real = kyc.tier_of
+
+        async def counted(conn: AsyncConnection, user_id: int) -> int:
+            reads.append(user_id)
+            return await real(conn, user_id)
+
+        kyc.tier_of = counted  # type: ignore[method-assign]
+        tiers = await asyncio.gather(*(kyc.cached_tier(db, user) for _ in range(50)))
+        assert tiers == [kyc.default_tier] * 50
+        assert reads == [user]  # one read, not fifty
+        async with db.begin() as conn:
+            await kyc.set_tier(conn, user, 2)
+        assert await kyc.cached_tier(db, user) == 2  # the change applies at once
+        assert reads == [user, user]
 
     with_db(database, body)

@@ -21,6 +21,7 @@ from wcx.admin.settings import ip_allowed
 from wcx.api.app import GatewayMiddleware
 from wcx.api.errors import ApiError, error_body, install_error_handlers
 from wcx.api.ops import add_ops_routes
+from wcx.observability.tracing import FRAMEWORK_TELEMETRY_OFF
 from wcx.runtime import Runtime
 
 STATIC = Path(__file__).with_name("static")
@@ -91,6 +92,7 @@ def create_admin_app(runtime: Runtime) -> FastAPI:
         await state.shutdown(runtime)
 
     app = FastAPI(
+        telemetry=FRAMEWORK_TELEMETRY_OFF,
         title="wcx admin API",
         version="1",
         lifespan=lifespan,

@@ -23,7 +23,7 @@ from wcx.engine import CreditDeposit, Reject
 from wcx.engine.events import CommandRejected
 from wcx.observability.logging import bind_request, get_logger
 from wcx.observability.metrics import HTTP_DURATION, HTTP_REQUESTS
-from wcx.observability.tracing import current_trace_id, tracer
+from wcx.observability.tracing import FRAMEWORK_TELEMETRY_OFF, current_trace_id, tracer
 from wcx.primitives import AmountError, format_amount, parse_amount
 from wcx.runtime import Runtime
 from wcx.store.schema import users
@@ -216,6 +216,7 @@ def create_app(
         await auth.shutdown(runtime)
 
     app = FastAPI(
+        telemetry=FRAMEWORK_TELEMETRY_OFF,
         title="wcx exchange API",
         version="1",
         lifespan=lifespan,

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from wcx.observability.metrics import render_metrics
+from wcx.observability.tracing import FRAMEWORK_TELEMETRY_OFF
 from wcx.runtime import Runtime
 
 
@@ -36,7 +37,9 @@ def add_ops_routes(app: FastAPI, runtime: Runtime) -> None:
 
 def create_ops_app(runtime: Runtime) -> FastAPI:
     """An app with only the operations endpoints (roles engine and wallet)."""
-    app = FastAPI(title="wcx ops", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        telemetry=FRAMEWORK_TELEMETRY_OFF, title="wcx ops", openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
     add_ops_routes(app, runtime)
     return app

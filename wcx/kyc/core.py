@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -117,6 +118,7 @@ class KycCore:
         self.clock = clock
         # user id -> (monotonic expiry, tier): order entry reads the tier without a query per order.
         self._tiers: dict[int, tuple[float, int]] = {}
+        self._tier_loads: dict[int, asyncio.Future[int]] = {}
 
     def tier_limits(self, tier: int) -> TierLimits:
         """What tier `tier` requires and allows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from typing import Any
@@ -46,15 +47,35 @@ class Profiles(KycCore):
         return self.default_tier if profile is None else int(profile.tier)
 
     async def cached_tier(self, db: AsyncEngine, user_id: int) -> int:
-        """`tier_of` through a short per-process cache (changes made in this process apply at once)."""
+        """`tier_of` through a short per-process cache (changes made in this process apply at once).
+
+        One read per user when the entry expires, however many of their orders are in flight then
+        (each used to read on its own: hundreds of reads a second under load).
+        """
         cached = self._tiers.get(user_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        async with db.connect() as conn:
-            tier = await self.tier_of(conn, user_id)
-        if len(self._tiers) >= TIER_CACHE_SIZE:
-            self._tiers.clear()
-        self._tiers[user_id] = (time.monotonic() + TIER_CACHE_S, tier)
+        shared = self._tier_loads.get(user_id)
+        if shared is not None:
+            await asyncio.wait([shared])
+            if not shared.cancelled():
+                return shared.result()
+        loading = self._tier_loads[user_id] = asyncio.get_running_loop().create_future()
+        try:
+            async with db.connect() as conn:
+                tier = await self.tier_of(conn, user_id)
+        except BaseException:
+            loading.cancel()  # whoever waits on it reads for themselves
+            raise
+        finally:
+            current = self._tier_loads.get(user_id) is loading  # False once set_tier ran meanwhile
+            if current:
+                del self._tier_loads[user_id]
+        loading.set_result(tier)
+        if current:
+            if len(self._tiers) >= TIER_CACHE_SIZE:
+                self._tiers.clear()
+            self._tiers[user_id] = (time.monotonic() + TIER_CACHE_S, tier)
         return tier
 
     async def review_hold(self, conn: AsyncConnection, user_id: int) -> bool:
@@ -74,6 +95,7 @@ class Profiles(KycCore):
         """Record the user's tier (upsert); used by decisions and by operators' overrides."""
         self.tier_limits(tier)
         self._tiers.pop(user_id, None)
+        self._tier_loads.pop(user_id, None)
         now = self.clock()
         profile = await self._profile(conn, user_id)
         values: dict[str, Any] = {"tier": tier, "updated_at": now}

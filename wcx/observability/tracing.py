@@ -12,6 +12,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 tracer = trace.get_tracer("wcx")
 
+FRAMEWORK_TELEMETRY_OFF = {"tracing": False, "metrics": False, "logs": False}
+"""`FastAPI(telemetry=...)` for every app: the gateway middleware already records one span, one log line
+and the design's metrics per request; FastAPI's native telemetry would add a second span tree and its
+own metrics, and even switched off by default it checks the global providers on every request."""
+
 
 def configure_tracing(endpoint: str, service_name: str = "wcx") -> bool:
     """Export spans to `endpoint` over OTLP/HTTP; True when this call installed the exporter.
