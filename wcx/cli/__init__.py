@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wcx.cli import admin, audit, backup, bench, cluster, custody, demo, dev, kyc, por, serve, verify
+from wcx.cli import admin, audit, backup, bench, cluster, custody, demo, dev, kyc, por, serve, verify, wallet
 
 app = typer.Typer(help="WorldClass Crypto Exchange", no_args_is_help=True, add_completion=False)
 app.command("demo")(demo.demo)
@@ -20,6 +20,7 @@ app.add_typer(por.app, name="por")
 app.add_typer(admin.app, name="admin")
 app.add_typer(kyc.app, name="kyc")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(wallet.app, name="wallet")
 
 
 def main() -> None:

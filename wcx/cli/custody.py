@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -15,6 +15,7 @@ from wcx.custody.errors import CustodyError
 from wcx.custody.hsm_shares import deploy_share, export_share
 from wcx.custody.keys import Network
 from wcx.custody.shares import SHARE_SUFFIX, check_location
+from wcx.custody.sweep_signing import sign_sweeps as sweep_signatures
 from wcx.wallet.signers import SignerError, SignerSettings, ethereum_address, generate_hot_key
 
 app = typer.Typer(help="Cold-storage key ceremony and HSM key management.", no_args_is_help=True)
@@ -46,6 +47,13 @@ def _passphrase(path: Path | None) -> bytes:
         return path.read_bytes().rstrip(b"\r\n")
     except OSError as exc:
         _fail(f"cannot read the passphrase file {path}: {exc}")
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the {what} {path}: {exc}")
 
 
 def _token_access(module: str | None, pin_file: Path | None) -> tuple[str, str]:
@@ -169,8 +177,12 @@ def recover_command(
         str | None, typer.Option("--hot-address", help="Refuse any other recipient.")
     ] = None,
     key_index: Annotated[int, typer.Option("--key-index", min=0)] = 0,
+    sign_sweeps: Annotated[
+        Path | None,
+        typer.Option("--sign-sweeps", help="Sweep plan from `wcx wallet sweep plan`: deposit keys sign it."),
+    ] = None,
 ) -> None:
-    """Recombine shares, check the recorded fingerprint, optionally sign a cold-to-hot transfer in memory."""
+    """Recombine shares, check the fingerprint, optionally sign a transfer or a sweep plan in memory."""
     try:
         record_path = record or shares_location / RECORD_NAME
         recorded = ColdWalletRecord.load(record_path) if record_path.exists() else None
@@ -191,10 +203,13 @@ def recover_command(
             f"recovered cold wallet {result.keys.fingerprint} from "
             f"{', '.join(s.location for s in result.used)}; fingerprint matches the record"
         )
-        if sign_transaction is not None and sign_psbt is not None:
-            _fail("sign one transfer at a time: --sign-transaction or --sign-psbt")
+        if sum(option is not None for option in (sign_transaction, sign_psbt, sign_sweeps)) > 1:
+            _fail("sign one thing at a time: --sign-transaction, --sign-psbt or --sign-sweeps")
         document: dict[str, object]
-        if sign_transaction is not None:
+        if sign_sweeps is not None:
+            hot = [hot_address] if hot_address else []
+            document = sweep_signatures(result, _json_file(sign_sweeps, "sweep plan"), hot_addresses=hot)
+        elif sign_transaction is not None:
             signed = sign_cold_transfer(
                 result, load_transaction(sign_transaction), index=key_index, hot_address=hot_address
             )

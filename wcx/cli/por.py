@@ -13,7 +13,13 @@ import typer
 from wcx.config.settings import SettingsError, load_settings
 from wcx.custody.por import ProofError, verify_proof
 from wcx.custody.por_rounds import latest_round, record_reserves
-from wcx.custody.publisher import PorPublisher, PorSettings, ReservesConfigError, load_wallets
+from wcx.custody.publisher import (
+    PorPublisher,
+    PorSettings,
+    ReservesConfigError,
+    deposit_reserve_wallets,
+    load_wallets,
+)
 from wcx.custody.reserves import ReservesReport, ReserveWallet, check_reserves
 from wcx.primitives import format_amount
 from wcx.runtime import Runtime, lock_is_held
@@ -83,6 +89,12 @@ def _wallets(development: bool) -> list[ReserveWallet]:
     return load_wallets(PorSettings().por_wallets_file, lambda asset: config.locate(asset)[0].name)
 
 
+def _deposit_assets(development: bool) -> dict[str, list[str]]:
+    """chain -> its assets, for every chain with a node: the deposit addresses' balances are reserves too."""
+    config = load_chains(WalletSettings(), development=development)
+    return {spec.name: [a.code for a in spec.assets if a.available] for spec in config.chains if spec.rpc_url}
+
+
 def server_publisher(runtime: Runtime) -> PorPublisher:
     """The periodic publisher `wcx serve` runs (every POR_INTERVAL_S; 0 disables it)."""
     development = runtime.settings.development
@@ -100,6 +112,7 @@ def server_publisher(runtime: Runtime) -> PorPublisher:
         keep_rounds=settings.por_keep_rounds,
         wallets=_wallets(development),
         nodes=nodes,
+        deposit_assets=_deposit_assets(development),
         on_stop=close_nodes,
     )
 
@@ -150,7 +163,7 @@ def publish() -> None:
 
 @app.command("reserves")
 def reserves() -> None:
-    """Read hot and cold wallet balances on chain against the newest round's totals; exit 3 on a shortfall."""
+    """Read hot, cold and deposit balances on chain against the newest round's totals; exit 3 if short."""
     try:
         settings = load_settings()
         wallets = _wallets(settings.development)
@@ -167,8 +180,9 @@ def reserves() -> None:
                 if missing:
                     _fail(f"no node configured for chain(s) {', '.join(missing)} (ETH_RPC_URL / BTC_RPC_URL)")
                 scales = {asset: root.scale for asset, root in published.roots.items()}
+                deposits = await deposit_reserve_wallets(db, _deposit_assets(settings.development))
                 report = await check_reserves(
-                    wallets,
+                    wallets + deposits,
                     nodes,
                     {asset: root.total for asset, root in published.roots.items()},
                     scales,

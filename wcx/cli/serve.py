@@ -48,6 +48,7 @@ from wcx.store.audit_check import watch_audit_chain
 from wcx.store.schema import users
 from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.deposits import DepositWatchers
+from wcx.wallet.sweeps import SweepProcessor
 from wcx.wallet.withdrawals import WithdrawalSettings
 from wcx.wallet.withdrawals.metrics import observe_pending
 from wcx.wallet.withdrawals.wiring import build_processor
@@ -194,6 +195,11 @@ async def serve_forever(
         pacing = WithdrawalSettings()
         run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
         helpers.append(asyncio.create_task(run))
+        # Sweeps share the hot wallets (gas top-ups are signed by the same key, under the nonce lock).
+        sweeps = SweepProcessor(
+            runtime.db, load_chains(development=settings.development), withdrawals.wallets
+        )
+        helpers.append(asyncio.create_task(sweeps.run_forever(stop, pacing.withdrawal_poll_s)))
     if por_publisher is not None:
         if withdrawals is not None:  # the hot wallets it signs for are reserves too
             por_publisher.add_wallets(*hot_reserve_wallets(withdrawals.wallets.values()))

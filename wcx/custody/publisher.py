@@ -12,12 +12,14 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.custody.por_rounds import Round, prune_leaves, publish_round, record_reserves
 from wcx.custody.reserves import BalanceSource, ReservesReport, ReserveWallet, Tier, check_reserves
 from wcx.engine.state import EngineState
 from wcx.observability.logging import get_logger
+from wcx.wallet.deposits.tables import deposit_addresses
 from wcx.wallet.withdrawals.processor import HotWallet
 
 DEFAULT_WALLETS_FILE = Path(__file__).resolve().parents[2] / "config" / "reserves.toml"
@@ -87,6 +89,7 @@ class PorPublisher:
         keep_rounds: int = 30,
         wallets: Sequence[ReserveWallet] = (),
         nodes: Mapping[str, BalanceSource] | None = None,
+        deposit_assets: Mapping[str, Sequence[str]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_stop: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -102,6 +105,8 @@ class PorPublisher:
                 log.warning(
                     "reserves wallet not checked: no node", chain=wallet.chain, address=wallet.address
                 )
+        # chain -> assets whose balances on every deposit address of the chain are counted (tier deposit)
+        self._deposit_assets = {c: a for c, a in (deposit_assets or {}).items() if c in self._nodes}
         self._clock = clock
         self._on_stop = on_stop
         self._task: asyncio.Task[None] | None = None
@@ -123,10 +128,11 @@ class PorPublisher:
         async with self._db.begin() as connection:
             published = await publish_round(connection, state, now=now)
             await prune_leaves(connection, self._keep_rounds)
-        if not self._wallets:
+        wallets = self._wallets + await deposit_reserve_wallets(self._db, self._deposit_assets)
+        if not wallets:
             return Publication(published, None)
         report = await check_reserves(
-            self._wallets,
+            wallets,
             self._nodes,
             {asset: root.total for asset, root in published.roots.items()},
             dict(state.assets),
@@ -159,6 +165,27 @@ class PorPublisher:
             except Exception:  # a node or database hiccup must not end the schedule
                 log.exception("proof-of-reserves publication failed")
             await asyncio.sleep(self._interval_s)
+
+
+async def deposit_reserve_wallets(
+    db: AsyncEngine, assets_by_chain: Mapping[str, Sequence[str]]
+) -> list[ReserveWallet]:
+    """Every user's deposit address on each chain, once per asset of that chain (funds not yet swept)."""
+    if not assets_by_chain:
+        return []
+    t = deposit_addresses
+    async with db.connect() as connection:
+        rows = await connection.execute(
+            select(t.c.chain, t.c.address)
+            .where(t.c.chain.in_(list(assets_by_chain)))
+            .order_by(t.c.address_index)
+        )
+        found = rows.all()
+    return [
+        ReserveWallet(asset=asset, chain=chain, tier=Tier.DEPOSIT, address=address)
+        for chain, address in found
+        for asset in assets_by_chain[chain]
+    ]
 
 
 def hot_reserve_wallets(hot: Iterable[HotWallet]) -> tuple[list[ReserveWallet], dict[str, BalanceSource]]:

@@ -16,7 +16,7 @@ from wcx.primitives import format_amount
 
 WALLET_BALANCE = Gauge(
     "wallet_balance",
-    "On-chain balance of the exchange's wallets in whole units, by asset and tier (hot / cold).",
+    "On-chain balance of the exchange's wallets in whole units, by asset and tier (hot / cold / deposit).",
     ["asset", "tier"],
 )
 LIABILITIES = Gauge(
@@ -32,10 +32,12 @@ RESERVE_RATIO = Gauge(
 
 
 class Tier(StrEnum):
-    """Hot wallets sign online through the HSM; cold wallets only through the recovery ceremony."""
+    """Hot wallets sign online through the HSM; cold wallets only through the recovery ceremony;
+    deposit addresses hold what users sent until it is swept into the hot wallet."""
 
     HOT = "hot"
     COLD = "cold"
+    DEPOSIT = "deposit"
 
 
 class BalanceSource(Protocol):
@@ -65,11 +67,12 @@ class AssetReserves:
     hot: int
     cold: int
     liabilities: int
+    deposit: int = 0
 
     @property
     def reserves(self) -> int:
-        """Hot plus cold."""
-        return self.hot + self.cold
+        """Hot plus cold plus what waits on deposit addresses."""
+        return self.hot + self.cold + self.deposit
 
     @property
     def surplus(self) -> int:
@@ -92,6 +95,7 @@ class AssetReserves:
             "asset": self.asset,
             "hot": format_amount(self.hot, self.scale),
             "cold": format_amount(self.cold, self.scale),
+            "deposit": format_amount(self.deposit, self.scale),
             "reserves": format_amount(self.reserves, self.scale),
             "liabilities": format_amount(self.liabilities, self.scale),
             "surplus": format_amount(self.surplus, self.scale),
@@ -129,11 +133,20 @@ async def check_reserves(
         if node is None:
             raise LookupError(f"no node configured for chain {wallet.chain!r} (wallet {wallet.address})")
         balance = await node.balance(wallet.address, wallet.asset)
+        if wallet.tier is Tier.DEPOSIT and balance == 0:
+            continue  # one row per funded deposit address, not per user
         rows.append(ReserveRow(wallet.asset, wallet.tier.value, wallet.address, balance, now))
     assets = []
     for asset in sorted(set(liabilities) | {row.asset for row in rows}):
         held = {tier: sum(r.balance for r in rows if r.asset == asset and r.tier == tier) for tier in Tier}
-        line = AssetReserves(asset, scales[asset], held[Tier.HOT], held[Tier.COLD], liabilities.get(asset, 0))
+        line = AssetReserves(
+            asset,
+            scales[asset],
+            held[Tier.HOT],
+            held[Tier.COLD],
+            liabilities.get(asset, 0),
+            held[Tier.DEPOSIT],
+        )
         assets.append(line)
         unit = Decimal(10) ** line.scale
         for tier in Tier:

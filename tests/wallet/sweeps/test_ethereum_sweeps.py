@@ -186,3 +186,15 @@ async def test_a_crash_between_sign_and_broadcast_sends_once(sweeping: Sweeping,
     assert await node.balance(hot, "ETH") == before + sweep.amount
     assert await node.nonce(address) == 1
     assert await plan_sweeps(s.runtime.db, s.target) == []  # swept to zero: nothing left to plan
+
+
+async def test_no_token_sweep_needing_a_top_up_unless_the_hot_wallet_is_internal(sweeping: Sweeping) -> None:
+    s = sweeping
+    _, address = await s.depositor("gina@example.com")
+    await s.chain.evm.send_token(address, 100 * USDT)
+    await s.credit()
+    target = replace(s.target, spec=replace(s.spec, internal_addresses=frozenset()))
+    with pytest.raises(SweepError) as refused:  # the watcher would credit the top-up to gina
+        await plan_sweeps(s.runtime.db, target)
+    assert refused.value.code == "HOT_NOT_INTERNAL"
+    assert await plan_sweeps(s.runtime.db, s.target) != []

@@ -119,6 +119,12 @@ async def plan_address(
         short = sum(s.fee for s in tokens) - held
         if short <= 0:
             return tokens
+        if hot.lower() not in {a.lower() for a in spec.internal_addresses}:
+            # Otherwise the deposit watcher would credit the top-up to the address's owner.
+            raise SweepError(
+                "HOT_NOT_INTERNAL",
+                f"{spec.name}: list the hot wallet {hot} in internal_addresses before sweeping tokens",
+            )
         topup = _sweep(SweepKind.GAS_TOPUP, spec, native, hot, address, short, None, (), now)
         return [topup, *(replace(s, depends_on=topup.id) for s in tokens)]
     if native not in minimums or held < minimums[native]:

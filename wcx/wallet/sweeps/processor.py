@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -36,7 +37,7 @@ from wcx.wallet.withdrawals.ethereum import (
     payment_transaction,
     sign_payment,
 )
-from wcx.wallet.withdrawals.nonces import release_nonce, store_nonce, stored_nonce
+from wcx.wallet.withdrawals.nonces import nonce_lock, release_nonce, store_nonce, stored_nonce
 from wcx.wallet.withdrawals.processor import HotWallet
 from wcx.wallet.withdrawals.records import Clock, utc_now
 
@@ -61,12 +62,23 @@ class SweepProcessor:
         self.wallets = dict(wallets)
         self.clock = clock
 
+    async def run_forever(self, stop: asyncio.Event, poll_s: float) -> None:
+        """Process, then wait `poll_s` (or until `stop`); failures are logged and retried next round."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("sweep processing round failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_s)
+
     async def run_once(self) -> int:
         """One pass over every sweep in flight, oldest first; how many changed state."""
         async with self.db.connect() as conn:
             pending = await load_sweeps(conn, wallet_sweeps.c.state.in_([s.value for s in IN_FLIGHT]))
         moved = 0
-        for sweep in pending:
+        # Top-ups first: a token sweep whose top-up confirms in this pass is sent in this pass too.
+        for sweep in sorted(pending, key=lambda s: s.kind is not SweepKind.GAS_TOPUP):
             moved += await self.advance(sweep)
         await metrics.observe_states(self.db)
         return moved
@@ -108,6 +120,10 @@ class SweepProcessor:
         return await self._confirm(wallet, sweep, now)
 
     async def _sign_topup(self, wallet: HotWallet, sweep: Sweep, now: datetime) -> Sweep:
+        async with nonce_lock(wallet.chain, wallet.address):
+            return await self._sign_topup_locked(wallet, sweep, now)
+
+    async def _sign_topup_locked(self, wallet: HotWallet, sweep: Sweep, now: datetime) -> Sweep:
         node = wallet.node
         fee = await node.fee_estimate()
         async with self.db.begin() as conn:

@@ -3,10 +3,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcx.wallet.withdrawals.tables import wallet_nonces
+
+_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def nonce_lock(chain: str, address: str) -> asyncio.Lock:
+    """Held from reading the next nonce to recording the signed transaction, by every signer of `address`
+    in this process (withdrawals and sweep top-ups run side by side in the wallet role)."""
+    lock = _locks.get((chain, address))
+    if lock is None:
+        lock = _locks[(chain, address)] = asyncio.Lock()
+    return lock
 
 
 async def stored_nonce(conn: AsyncConnection, chain: str, address: str) -> int:

@@ -56,7 +56,7 @@ from wcx.wallet.withdrawals.ethereum import (
     sign_payment,
 )
 from wcx.wallet.withdrawals.hotcold import Rebalance, check_hot_balance
-from wcx.wallet.withdrawals.nonces import release_nonce, store_nonce, stored_nonce
+from wcx.wallet.withdrawals.nonces import nonce_lock, release_nonce, store_nonce, stored_nonce
 from wcx.wallet.withdrawals.records import (
     Clock,
     Ledger,
@@ -332,6 +332,12 @@ class WithdrawalProcessor:
             return await WITHDRAWALS.move(conn, w, State.RELEASED, now, reason=f"hold_refused:{refused}")
 
     async def _sign(self, book: Book[P], wallet: HotWallet, payout: P, now: datetime) -> P | None:
+        # From reading the next nonce (or the spendable outputs) to recording the signed transaction:
+        # sweep gas top-ups sign with the same hot key in this process.
+        async with nonce_lock(wallet.chain, wallet.address):
+            return await self._sign_locked(book, wallet, payout, now)
+
+    async def _sign_locked(self, book: Book[P], wallet: HotWallet, payout: P, now: datetime) -> P | None:
         if wallet.kind == "bitcoin":
             signed = await self._sign_bitcoin(wallet, payout)
         else:

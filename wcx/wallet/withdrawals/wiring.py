@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.observability.logging import get_logger
 from wcx.wallet.chains.bitcoin.node import BitcoinNode
-from wcx.wallet.config import ChainKind, WalletSettings, load_chains
+from wcx.wallet.config import ChainKind, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.signers import SignerError, SignerSettings, build_signer
 from wcx.wallet.withdrawals.config import WithdrawalSettings, load_policy
 from wcx.wallet.withdrawals.processor import (
@@ -29,17 +29,22 @@ log = get_logger(__name__)
 async def build_processor(db: AsyncEngine, ledger: Ledger, *, development: bool) -> WithdrawalProcessor:
     """A processor with a hot wallet for every chain that has a node, when a signer is configured."""
     config = load_chains(WalletSettings(), development=development)
-    settings = WithdrawalSettings()
-    policy = load_policy(settings.withdrawals_file, ledger.engine.state.assets, config)
+    policy = load_policy(WithdrawalSettings().withdrawals_file, ledger.engine.state.assets, config)
+    return WithdrawalProcessor(db, ledger, policy, await hot_wallets(config))
+
+
+async def hot_wallets(config: ChainsConfig) -> dict[str, HotWallet]:
+    """A hot wallet for every configured chain with a node, when the hot-wallet signer opens (else none)."""
     wallets: dict[str, HotWallet] = {}
     chains = [spec for spec in config.chains if spec.rpc_url]
     if not chains:
-        return WithdrawalProcessor(db, ledger, policy, wallets)
+        return wallets
+    settings = WithdrawalSettings()
     try:
         signer = build_signer(SignerSettings())
     except SignerError as exc:
-        log.warning("no hot-wallet signer: approved withdrawals wait for one", error=str(exc))
-        return WithdrawalProcessor(db, ledger, policy, wallets)
+        log.warning("no hot-wallet signer: approved withdrawals and gas top-ups wait for one", error=str(exc))
+        return wallets
     # web3 is imported only when a chain is configured: the default start-up stays light.
     from wcx.wallet.chains.ethereum import EthereumNode
 
@@ -52,4 +57,4 @@ async def build_processor(db: AsyncEngine, ledger: Ledger, *, development: bool)
             node = EthereumNode.from_spec(spec)
             wallets[spec.name] = ethereum_hot_wallet(spec, node, signer, await node.chain_id())
         log.info("hot wallet", chain=spec.name, address=wallets[spec.name].address, key=signer.key_id)
-    return WithdrawalProcessor(db, ledger, policy, wallets)
+    return wallets
