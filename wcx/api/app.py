@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -23,7 +25,7 @@ from wcx.engine import CreditDeposit, Reject
 from wcx.engine.events import CommandRejected
 from wcx.observability.logging import bind_request, get_logger
 from wcx.observability.metrics import HTTP_DURATION, HTTP_REQUESTS
-from wcx.observability.tracing import FRAMEWORK_TELEMETRY_OFF, current_trace_id, tracer
+from wcx.observability.tracing import FRAMEWORK_TELEMETRY_OFF, current_trace_id, tracer, tracing_enabled
 from wcx.primitives import AmountError, format_amount, parse_amount
 from wcx.runtime import Runtime
 from wcx.store.schema import users
@@ -32,6 +34,8 @@ API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MAX_LABEL_SETS = 4096
+"""Metric children remembered by the gateway (methods come from clients, so the cache is bounded)."""
 
 access_log = get_logger("wcx.access")
 
@@ -49,6 +53,7 @@ class GatewayMiddleware:
         self.max_body = max_body
         # (path regex, limit): upload routes that need more than the default.
         self.large_bodies = tuple((re.compile(pattern), limit) for pattern, limit in large_bodies)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _limit(self, path: str) -> int:
         for pattern, limit in self.large_bodies:
@@ -63,7 +68,7 @@ class GatewayMiddleware:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         started = time.perf_counter()
         status = 500
         method = scope["method"]
@@ -75,9 +80,10 @@ class GatewayMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        with tracer.start_as_current_span(f"{method} {scope['path']}") as span:
-            trace_id = current_trace_id()
-            bind_request(request_id, trace_id)
+        traced = tracing_enabled()
+        span_scope = tracer.start_as_current_span(f"{method} {scope['path']}") if traced else nullcontext()
+        with span_scope as span:
+            bind_request(request_id, current_trace_id() if traced else "")
             try:
                 limit = self._limit(scope["path"])
                 body = await self._read_body(headers, receive, limit)
@@ -88,10 +94,12 @@ class GatewayMiddleware:
             finally:
                 template = _route_template(scope)
                 elapsed = time.perf_counter() - started
-                span.set_attribute("http.route", template)
-                span.set_attribute("http.status_code", status)
-                HTTP_REQUESTS.labels(method, template, str(status)).inc()
-                HTTP_DURATION.labels(method, template).observe(elapsed)
+                if span is not None:
+                    span.set_attribute("http.route", template)
+                    span.set_attribute("http.status_code", status)
+                requests, duration = self._metrics(method, template, status)
+                requests.inc()
+                duration.observe(elapsed)
                 client = scope.get("client")
                 access_log.info(
                     "request",
@@ -102,6 +110,19 @@ class GatewayMiddleware:
                     duration_ms=round(elapsed * 1000, 3),
                     client=client[0] if client else None,
                 )
+
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        """The request counter and duration histogram children of one label set (looked up once)."""
+        key = (method, template, status)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) >= _MAX_LABEL_SETS:
+                self._children.clear()
+            found = self._children[key] = (
+                HTTP_REQUESTS.labels(method, template, str(status)),
+                HTTP_DURATION.labels(method, template),
+            )
+        return found
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes | None:
         """The whole request body, or None once it exceeds the limit (declared or actual)."""
