@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -34,6 +35,9 @@ API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 64 * 1024
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_PROCESS_ID = os.urandom(10).hex()
+_REQUEST_SEQ = itertools.count()
+"""Request ids: this process's random prefix and a counter (unique without a random draw per request)."""
 _MAX_LABEL_SETS = 4096
 """Metric children remembered by the gateway (methods come from clients, so the cache is bounded)."""
 
@@ -68,7 +72,7 @@ class GatewayMiddleware:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
+        request_id = given if _REQUEST_ID.fullmatch(given) else f"{_PROCESS_ID}{next(_REQUEST_SEQ):012x}"
         started = time.perf_counter()
         status = 500
         method = scope["method"]

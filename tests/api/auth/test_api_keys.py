@@ -260,3 +260,16 @@ async def test_the_client_ip_is_the_one_recorded(api: Api) -> None:
     session = await api.signup("xia@example.com")
     listed = (await api.get("/account/sessions", session)).json()
     assert [s["ip"] for s in listed] == [CLIENT_IP]
+
+
+async def test_a_repeated_auth_header_counts_once_the_first_wins(api: Api) -> None:
+    _, key = await keyed(api, "rory@example.com")
+    _, other = await keyed(api, "sam@example.com")
+    headers = api.signed(key, "GET", WHOAMI)
+    repeated = [*headers.items(), ("X-WCX-KEY", other["key"]), ("X-WCX-SIGNATURE", "0" * 64)]
+    response = await api.http.get(WHOAMI, headers=repeated)
+    assert response.status_code == 200, response.text
+    assert response.json()["api_key_id"] == key["id"]
+    reversed_order = [("X-WCX-KEY", other["key"]), *headers.items()]
+    refused = await api.http.get(WHOAMI, headers=reversed_order)
+    assert (refused.status_code, error_code(refused)) == (401, "INVALID_SIGNATURE")  # not its signature

@@ -48,28 +48,32 @@ def request_target(request: Request) -> str:
 async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the caller, by Bearer access token or signed API-key request; 401 otherwise."""
     runtime = request.app.state.runtime
-    headers = request.headers
-    authorization = headers.get("authorization")
+    # One dict of the raw (lower-case) names, the first of repeated ones winning as with Starlette's
+    # Headers, which scans the whole list on each lookup.
+    headers: dict[bytes, bytes] = dict(reversed(request.scope["headers"]))
+    authorization = headers.get(b"authorization")
     if authorization is not None:
-        scheme, _, token = authorization.partition(" ")
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthenticated("use Authorization: Bearer <access token>")
         return await principal_from_token(runtime, token.strip())
-    key = headers.get("x-wcx-key")
+    key = headers.get(b"x-wcx-key")
     if key is None:
         raise _unauthenticated("authentication required")
-    timestamp, signature = headers.get("x-wcx-timestamp"), headers.get("x-wcx-signature")
+    timestamp, signature = headers.get(b"x-wcx-timestamp"), headers.get(b"x-wcx-signature")
     if timestamp is None or signature is None:
         raise _unauthenticated("API-key requests need X-WCX-TIMESTAMP and X-WCX-SIGNATURE")
+    recv_window = headers.get(b"x-wcx-recv-window")
+    stamp = timestamp.decode("latin-1")
     body = await request.body()
     return await authenticate_signed(
         runtime.db,
         auth_state(runtime),
-        key=key,
-        timestamp=timestamp,
-        signature=signature,
-        recv_window=headers.get("x-wcx-recv-window"),
-        signed=signing.message(timestamp, request.method, request_target(request), body),
+        key=key.decode("latin-1"),
+        timestamp=stamp,
+        signature=signature.decode("latin-1"),
+        recv_window=recv_window.decode("latin-1") if recv_window is not None else None,
+        signed=signing.message(stamp, request.method, request_target(request), body),
         ip=request.client.host if request.client else None,
     )
 
