@@ -14,8 +14,9 @@ from bip_utils import Bip32Secp256k1
 
 from wcx.custody.ceremony import RECORD_NAME, ColdWalletRecord, KeygenResult, keygen, recover
 from wcx.custody.errors import CustodyError, FingerprintMismatchError, ShareError
-from wcx.custody.keys import Network, derive_keys, ethereum_private_key
+from wcx.custody.keys import Network, derive_keys
 from wcx.custody.shares import read_share_file
+from wcx.wallet.signers.derived import ethereum_private_key
 
 from .conftest import PASSPHRASE, Ceremony
 

@@ -100,7 +100,8 @@ def test_a_from_address_that_is_not_the_derived_key_is_refused(
         ({"amount": "1"}, "does not pay 1"),
         ({"key_index": -1}, "out of range"),
         ({"transaction": {"to": HOT}}, "lacks"),
-        ({"key_index": None}, "malformed sweep"),
+        ({"key_index": None}, "out of range"),
+        ({"amount": "lots"}, "malformed sweep"),
     ],
 )
 def test_a_sweep_paying_anything_else_is_refused(

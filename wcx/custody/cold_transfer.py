@@ -16,7 +16,7 @@ from eth_utils import is_checksum_address
 
 from wcx.custody.ceremony import Recovery
 from wcx.custody.errors import CustodyError
-from wcx.custody.keys import bitcoin_private_key, ethereum_private_key
+from wcx.custody.keys import bitcoin_private_key
 from wcx.wallet.chains.bitcoin.tx import PaymentError, finalize, sign_payment, spent_outputs, verify
 from wcx.wallet.signers import (
     SignedEthereumTransaction,
@@ -24,20 +24,16 @@ from wcx.wallet.signers import (
     ethereum_address,
     sign_ethereum_transaction,
 )
-from wcx.wallet.signers.signature import Signature, public_key_of, sign_with_private_key
+from wcx.wallet.signers.derived import DerivedKeySigner, ethereum_private_key
 
 _INT_FIELDS = ("chainId", "nonce", "value", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "type")
 _ALLOWED = {*_INT_FIELDS, "to", "from", "data", "accessList"}
 
 
-class ColdKeySigner:
+class ColdKeySigner(DerivedKeySigner):
     """A `Signer` over one cold-wallet key that exists only in this process for the ceremony."""
 
     backend = "cold"
-
-    def __init__(self, secret: bytes, key_id: str) -> None:
-        self._secret = secret
-        self._key_id = key_id
 
     @classmethod
     def ethereum(cls, recovery: Recovery, index: int = 0) -> ColdKeySigner:
@@ -51,19 +47,6 @@ class ColdKeySigner:
         path = f"{recovery.keys.btc_path}/0/{index}"
         secret = bitcoin_private_key(recovery.seed, recovery.keys.network, index)
         return cls(secret, f"cold:{recovery.keys.fingerprint}/{path}")
-
-    @property
-    def key_id(self) -> str:
-        """`cold:<fingerprint>/<derivation path>`."""
-        return self._key_id
-
-    def public_key(self) -> bytes:
-        """The 33-byte compressed public key."""
-        return public_key_of(self._secret)
-
-    def sign_digest(self, digest: bytes) -> Signature:
-        """Sign a 32-byte digest with the recovered key."""
-        return sign_with_private_key(self._secret, digest)
 
 
 def load_transaction(path: Path) -> dict[str, Any]:

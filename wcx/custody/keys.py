@@ -15,6 +15,8 @@ from bip_utils import (
     Bip84Coins,
 )
 
+from wcx.wallet.signers import derived
+
 
 class Network(StrEnum):
     """Which Bitcoin network the cold wallet's watch-only keys are encoded for (zpub / vpub)."""
@@ -90,13 +92,6 @@ def derive_keys(seed: bytes, network: Network) -> ColdWalletKeys:
     )
 
 
-def ethereum_private_key(seed: bytes, index: int = 0) -> bytes:
-    """The secret of m/44'/60'/0'/0/index, in memory only (for signing a cold-to-hot transfer)."""
-    eth = Bip44.FromSeed(seed, Bip44Coins.ETHEREUM).Purpose().Coin().Account(0)
-    return bytes(eth.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PrivateKey().Raw().ToBytes())
-
-
 def bitcoin_private_key(seed: bytes, network: Network, index: int = 0) -> bytes:
-    """The secret of the BIP84 receive key m/84'/coin'/0'/0/index, in memory only."""
-    btc = Bip84.FromSeed(seed, _BTC_COINS[network]).Purpose().Coin().Account(0)
-    return bytes(btc.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PrivateKey().Raw().ToBytes())
+    """The secret of the BIP84 receive key m/84'/coin'/0'/0/index of `network`, in memory only."""
+    return derived.bitcoin_private_key(seed, index, mainnet=network is Network.MAINNET)
