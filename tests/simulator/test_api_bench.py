@@ -26,3 +26,4 @@ def test_a_tiny_run_acknowledges_orders_and_delivers_book_diffs() -> None:
     assert figures["phases"]["websocket"]["diffs_received"] > 0
     assert figures["ws_gaps"] == 0 and figures["ws_drops"] == 0
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
+    assert all(figures["phases"][name]["server_cpu_us_per_request"] > 0 for name in ("throughput", "floor"))

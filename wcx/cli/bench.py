@@ -92,7 +92,8 @@ def api(
         print(json.dumps(figures))
         return
     table = Table(title=f"wcx bench api ({figures['cpus']} CPUs, {seconds:g} s per phase)")
-    for column in ("phase", "rate/s", "p50 ms", "p99 ms", "p99.9 ms", "client CPU", "server CPU"):
+    columns = ("phase", "rate/s", "p50 ms", "p99 ms", "p99.9 ms", "client CPU", "server CPU", "server µs/req")
+    for column in columns:
         table.add_column(column, justify="left" if column == "phase" else "right")
     for row in iter_rows(figures):
         table.add_row(*row)

@@ -573,6 +573,8 @@ def phase_figures(phase: PhaseResult) -> dict[str, Any]:
         "answers": dict(sorted(tally.answers.items())),
         "client_cpu_cores": round(tally.cpu_s / wall, 2),
         "server_cpu_cores": round(phase.server_cpu_s / phase.seconds, 2),
+        # CPU, not time: the figure that least depends on what else the machine is doing.
+        "server_cpu_us_per_request": round(phase.server_cpu_s * 1e6 / max(1, sum(tally.answers.values()))),
         "load_average": [round(load, 2) for load in phase.load_average],
     }
 
@@ -661,7 +663,7 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
 
 
 def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, ...]]:
-    """(phase, rate, p50, p99, p99.9, client CPU, server CPU) rows for a table."""
+    """(phase, rate, p50, p99, p99.9, client CPU, server CPU, server CPU per request) rows for a table."""
     for name in ("throughput", "floor", "paced"):
         phase = figures["phases"][name]
         rate = phase["requests_per_s"] if name == "floor" else phase["order_commands_per_s"]
@@ -673,6 +675,7 @@ def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, ...]]:
             f"{phase['p999_ms']:.2f}",
             f"{phase['client_cpu_cores']:.2f}",
             f"{phase['server_cpu_cores']:.2f}",
+            f"{phase['server_cpu_us_per_request']:,}",
         )
     ws = figures["phases"]["websocket"]
     yield (
@@ -683,4 +686,5 @@ def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, ...]]:
         f"{ws['delivery_p999_ms']:.2f}",
         f"{ws['subscriber_cpu_cores'] + ws['feed']['client_cpu_cores']:.2f}",
         f"{ws['server_cpu_cores']:.2f}",
+        "",
     )
