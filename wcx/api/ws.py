@@ -19,7 +19,8 @@ diff and should resubscribe. `ticker.<SYMBOL>` starts with the current ticker, `
 {"type":"account_snapshot","seq","balances","orders"} (account messages with seq <= it are skipped).
 
 Every connection has a bounded outbound queue: a client that does not read fast enough is closed
-with code 1013 instead of the server buffering for it without bound.
+with code 1013 instead of the server buffering for it without bound. Frames are not compressed:
+`wcx serve` declines permessage-deflate, which would compress every diff once per subscriber.
 """
 
 from __future__ import annotations
