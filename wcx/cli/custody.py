@@ -13,10 +13,11 @@ from wcx.custody.ceremony import RECORD_NAME, ColdWalletRecord, keygen, recover,
 from wcx.custody.cold_transfer import load_transaction, sign_cold_psbt, sign_cold_transfer
 from wcx.custody.errors import CustodyError
 from wcx.custody.hsm_shares import deploy_share, export_share
-from wcx.custody.keys import Network
-from wcx.custody.shares import SHARE_SUFFIX, check_location
+from wcx.custody.keys import Network, derive_keys
+from wcx.custody.shares import SHARE_SUFFIX, check_location, new_master_secret
 from wcx.custody.sweep_signing import sign_sweeps as sweep_signatures
 from wcx.wallet.signers import SignerError, SignerSettings, ethereum_address, generate_hot_key
+from wcx.wallet.sweeps.seed import seal_seed
 
 app = typer.Typer(help="Cold-storage key ceremony and HSM key management.", no_args_is_help=True)
 
@@ -235,6 +236,44 @@ def recover_command(
             typer.echo(f"signed transaction written to {output}")
     except (CustodyError, SignerError, FileExistsError) as exc:
         _fail(str(exc))
+
+
+@app.command("deposit-seed")
+def deposit_seed_command(
+    hsm_id: Annotated[str, typer.Option("--hsm-id", help="Label of the wallet's HSM token (the hot key's).")],
+    output: Annotated[Path, typer.Option("--output", help="The sealed seed file (never overwritten).")],
+    key_label: Annotated[str, typer.Option("--key-label", help="Label of the sealing key.")] = "deposit-seed",
+    network: Annotated[Network, typer.Option("--network", help="Bitcoin key encoding.")] = Network.MAINNET,
+    pin_file: PinFile = None,
+    module: Module = None,
+) -> None:
+    """Create the automatic sweeper's deposit seed, sealed by a non-extractable key inside the HSM."""
+    if output.exists():
+        _fail(f"{output} exists; a deposit seed is never overwritten")
+    try:
+        lib, pin = _token_access(module, pin_file)
+        seed = new_master_secret()
+        keys = derive_keys(seed, network)
+        sealed = seal_seed(
+            seed,
+            module=lib,
+            token_label=hsm_id,
+            pin=pin,
+            key_label=key_label,
+            eth_xpub=keys.eth_xpub,
+            btc_xpub=keys.btc_xpub,
+        )
+        del seed  # only the ciphertext leaves this function
+        write_new_file(output, json.dumps(sealed.to_json(), indent=2) + "\n")
+    except (CustodyError, SignerError, FileExistsError) as exc:
+        _fail(str(exc))
+    typer.echo(f"deposit seed sealed by {hsm_id}/{key_label} in {output}")
+    typer.echo(
+        "# wallet configuration (deposit addresses derive from these; the seed never leaves the HSM's seal):"
+    )
+    typer.echo(f"DEPOSIT_SEED_FILE={output}")
+    typer.echo(f"ETH_XPUB={keys.eth_xpub}")
+    typer.echo(f"BTC_XPUB={keys.btc_xpub}")
 
 
 @app.command("hot-key")

@@ -48,7 +48,10 @@ from wcx.store.audit_check import watch_audit_chain
 from wcx.store.schema import users
 from wcx.wallet.config import ChainConfigError, ChainsConfig, WalletSettings, load_chains
 from wcx.wallet.deposits import DepositWatchers
+from wcx.wallet.signers import SignerError
 from wcx.wallet.sweeps import SweepProcessor
+from wcx.wallet.sweeps.auto import AutoSweepSettings
+from wcx.wallet.sweeps.wiring import build_auto_sweeper
 from wcx.wallet.withdrawals import WithdrawalSettings
 from wcx.wallet.withdrawals.metrics import observe_pending
 from wcx.wallet.withdrawals.wiring import build_processor
@@ -196,10 +199,16 @@ async def serve_forever(
         run = withdrawals.run_forever(stop, pacing.withdrawal_poll_s, pacing.hot_wallet_check_s)
         helpers.append(asyncio.create_task(run))
         # Sweeps share the hot wallets (gas top-ups are signed by the same key, under the nonce lock).
-        sweeps = SweepProcessor(
-            runtime.db, load_chains(development=settings.development), withdrawals.wallets
-        )
+        chains = load_chains(development=settings.development)
+        sweeps = SweepProcessor(runtime.db, chains, withdrawals.wallets)
         helpers.append(asyncio.create_task(sweeps.run_forever(stop, pacing.withdrawal_poll_s)))
+        try:
+            auto = await build_auto_sweeper(runtime.db, chains, withdrawals.wallets)
+        except SignerError as exc:
+            log.error("ALERT: the deposit seed does not open; no automatic sweeps", error=str(exc))
+            auto = None
+        if auto is not None:
+            helpers.append(asyncio.create_task(auto.run_forever(stop, AutoSweepSettings().sweep_interval_s)))
     if por_publisher is not None:
         if withdrawals is not None:  # the hot wallets it signs for are reserves too
             por_publisher.add_wallets(*hot_reserve_wallets(withdrawals.wallets.values()))

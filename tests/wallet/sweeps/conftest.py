@@ -59,15 +59,13 @@ class Sweeping:
         await self.processor.run_once()
 
 
-@pytest.fixture
-async def sweeping(runtime: Runtime, chain: Chain, ceremony_run: Ceremony) -> Sweeping:
-    """Deposit addresses under the test cold wallet's xpub on the py-evm chain, hot key in SoftHSM2."""
-    start = int(await chain.evm.height()) + 1
+def make_sweeping(runtime: Runtime, chain: Chain, xpub: str, start: int) -> Sweeping:
+    """Deposit addresses under `xpub` on the py-evm chain, scanned from block `start`; hot key in SoftHSM2."""
     spec = ChainSpec(
         name="ethereum",
         kind=ChainKind.ETHEREUM,
         network=ChainNetwork.LOCAL,
-        xpub=ceremony_run.result.record.keys.eth_xpub,
+        xpub=xpub,
         assets=(
             AssetSpec("ETH", 18, CONFIRMATIONS),
             AssetSpec("USDT", 6, CONFIRMATIONS, token=True, contract=chain.evm.token),
@@ -81,3 +79,10 @@ async def sweeping(runtime: Runtime, chain: Chain, ceremony_run: Ceremony) -> Sw
     processor = SweepProcessor(runtime.db, ChainsConfig((spec,)), {"ethereum": chain.wallet})
     watcher = DepositWatcher(chain.node, spec, runtime.db, runtime.submit)
     return Sweeping(runtime, chain, spec, target, processor, watcher)
+
+
+@pytest.fixture
+async def sweeping(runtime: Runtime, chain: Chain, ceremony_run: Ceremony) -> Sweeping:
+    """Deposit addresses under the ceremony's xpub on the py-evm chain, hot key in SoftHSM2."""
+    start = int(await chain.evm.height()) + 1
+    return make_sweeping(runtime, chain, ceremony_run.result.record.keys.eth_xpub, start)

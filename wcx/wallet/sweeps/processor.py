@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -46,6 +46,19 @@ log = get_logger(__name__)
 MAX_ERROR = 255
 
 
+async def run_rounds(
+    round_once: Callable[[], Awaitable[object]], stop: asyncio.Event, interval_s: float, what: str
+) -> None:
+    """`round_once` every `interval_s` until `stop`; a failed round is logged and the next one runs."""
+    while not stop.is_set():
+        try:
+            await round_once()
+        except Exception:
+            log.exception("round failed; retrying", what=what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
 class SweepProcessor:
     """Drives sweeps through their states on the chains it has hot wallets for."""
 
@@ -64,13 +77,7 @@ class SweepProcessor:
 
     async def run_forever(self, stop: asyncio.Event, poll_s: float) -> None:
         """Process, then wait `poll_s` (or until `stop`); failures are logged and retried next round."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("sweep processing round failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+        await run_rounds(self.run_once, stop, poll_s, "sweep processing")
 
     async def run_once(self) -> int:
         """One pass over every sweep in flight, oldest first; how many changed state."""
