@@ -18,7 +18,18 @@ from wcx.wallet.sweeps import SweepProcessor, SweepTarget
 from ..deposits.conftest import add_user
 from ..withdrawals.conftest import CONFIRMATIONS, ETH, USDT, Chain, chain, hsm_signer, runtime, softhsm, token
 
-__all__ = ["ETH", "USDT", "ceremony_run", "chain", "hsm_signer", "recovered", "runtime", "softhsm", "token"]
+__all__ = [
+    "CONFIRMATIONS",
+    "ETH",
+    "USDT",
+    "ceremony_run",
+    "chain",
+    "hsm_signer",
+    "recovered",
+    "runtime",
+    "softhsm",
+    "token",
+]
 
 MINIMUMS = {"ETH": ETH // 20, "USDT": 50 * USDT, "BTC": 100_000}
 

@@ -3,9 +3,12 @@ the SoftHSM2 hot key, the deposit keys signed in the recovery ceremony, submitte
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -13,11 +16,13 @@ from prometheus_client import REGISTRY
 from wcx.custody.ceremony import Recovery
 from wcx.custody.sweep_signing import sign_sweeps
 from wcx.wallet.chains.ethereum.codec import PLAIN_TRANSFER_GAS
+from wcx.wallet.config import ChainsConfig
 from wcx.wallet.deposits import list_deposits
 from wcx.wallet.sweeps import (
     Sweep,
     SweepError,
     SweepKind,
+    SweepProcessor,
     SweepState,
     awaiting_signature,
     cancel_sweep,
@@ -25,11 +30,12 @@ from wcx.wallet.sweeps import (
     plan_sweeps,
     submit_signed,
 )
+from wcx.wallet.sweeps import processor as processor_module
 from wcx.wallet.sweeps.ethereum import decode_transaction
 from wcx.wallet.sweeps.records import load_sweep
 
 from ..withdrawals.conftest import BOTH_DATABASES
-from .conftest import ETH, USDT, Sweeping
+from .conftest import CONFIRMATIONS, ETH, USDT, Sweeping
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -162,30 +168,54 @@ async def test_submit_refuses_a_transaction_other_than_the_plan(
     assert (await reload(s, sweep)).state is SweepState.SIGNED
 
 
-async def test_a_crash_between_sign_and_broadcast_sends_once(sweeping: Sweeping, recovered: Recovery) -> None:
+class Crash(BaseException):
+    """The process dies: nothing after this point of the step runs."""
+
+
+async def test_a_crash_between_sending_and_recording_never_sends_twice(
+    sweeping: Sweeping, recovered: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s, node, hot = sweeping, sweeping.chain.node, sweeping.chain.wallet.address
-    _, address = await s.depositor("finn@example.com")
-    await s.chain.evm.send_eth(address, 3 * ETH)
+    _, alice_address = await s.depositor("finn@example.com")
+    _, bob_address = await s.depositor("gus@example.com")
+    await s.chain.evm.send_eth(alice_address, 3 * ETH)
+    await s.chain.evm.send_token(bob_address, 250 * USDT)
     await s.credit()
-    [sweep] = await plan_sweeps(s.runtime.db, s.target)
-    signed = await ceremony(s, recovered)
-    before = await node.balance(hot, "ETH")
-    # The processor sent it and died before recording `broadcast`: the node has the transaction.
-    await node.broadcast(bytes.fromhex(str(signed["sweeps"][0]["raw"])))  # type: ignore[index]
-    sends: list[bytes] = []
-    real = node.broadcast
+    planned = await plan_sweeps(s.runtime.db, s.target)
+    await ceremony(s, recovered)
+    hot_usdt = await node.balance(hot, "USDT")
+    # Every sweep's first `broadcast` record dies after the node took the transaction (the top-up,
+    # signed by the HSM, included); each restart is a new processor over the same database.
+    crashed: set[str] = set()
+    real_move = processor_module.move
+
+    async def dying_move(conn: Any, sweep: Sweep, target: SweepState, now: datetime, **values: Any) -> Sweep:
+        if target is SweepState.BROADCAST and sweep.id not in crashed:
+            crashed.add(sweep.id)
+            raise Crash(sweep.id)
+        return await real_move(conn, sweep, target, now, **values)
+
+    monkeypatch.setattr(processor_module, "move", dying_move)
+    sends: Counter[bytes] = Counter()
+    real_broadcast = node.broadcast
 
     async def counting(raw: bytes) -> str:
-        sends.append(raw)
-        return await real(raw)
+        sends[raw] += 1
+        return await real_broadcast(raw)
 
     node.broadcast = counting  # type: ignore[method-assign]
-    await s.settle()
-    assert sends == []  # the recorded hash was known: never sent again
-    assert (await reload(s, sweep)).state is SweepState.CONFIRMED
-    assert await node.balance(hot, "ETH") == before + sweep.amount
-    assert await node.nonce(address) == 1
-    assert await plan_sweeps(s.runtime.db, s.target) == []  # swept to zero: nothing left to plan
+    for _ in range(8):
+        restarted = SweepProcessor(s.runtime.db, ChainsConfig((s.spec,)), {"ethereum": s.chain.wallet})
+        with contextlib.suppress(Crash):
+            await restarted.run_once()
+        await s.chain.evm.mine(CONFIRMATIONS)
+    assert crashed == {sweep.id for sweep in planned}
+    for sweep in planned:
+        assert (await reload(s, sweep)).state is SweepState.CONFIRMED
+    assert len(sends) == 3 and set(sends.values()) == {1}  # three transactions, each sent once
+    assert await node.balance(alice_address, "ETH") == 0
+    assert await node.balance(hot, "USDT") == hot_usdt + 250 * USDT
+    assert await plan_sweeps(s.runtime.db, s.target) == []
 
 
 async def test_no_token_sweep_needing_a_top_up_unless_the_hot_wallet_is_internal(sweeping: Sweeping) -> None:
