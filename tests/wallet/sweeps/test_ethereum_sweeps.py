@@ -3,6 +3,7 @@ the SoftHSM2 hot key, the deposit keys signed in the recovery ceremony, submitte
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable
@@ -118,6 +119,23 @@ async def test_eth_and_token_deposits_are_swept_into_the_hot_wallet(
     await s.watcher.poll()  # the top-up came from an internal address: never a deposit
     assert [d.asset for d in await list_deposits(s.runtime.db, bob)] == ["USDT"]
     assert REGISTRY.get_sample_value("wallet_sweeps", {"state": "confirmed"}) == 3
+
+
+@BOTH_DATABASES
+async def test_concurrent_planners_plan_an_address_once(sweeping: Sweeping) -> None:
+    s = sweeping
+    _, address = await s.depositor("hana@example.com")
+    await s.chain.evm.send_eth(address, ETH)
+    await s.credit()
+    outcomes = await asyncio.gather(
+        *(plan_sweeps(s.runtime.db, s.target) for _ in range(3)), return_exceptions=True
+    )
+    for outcome in outcomes:  # each planner recorded it, found it taken, or lost the serialization race
+        assert isinstance(outcome, list) or (
+            isinstance(outcome, SweepError) and outcome.code == "PLAN_CONFLICT"
+        )
+    assert [len(o) for o in outcomes if isinstance(o, list)].count(1) == 1
+    assert [sweep.from_address for sweep in await awaiting_signature(s.runtime.db)] == [address]
 
 
 async def test_a_pending_deposit_waits_and_a_cancelled_plan_frees_the_address(sweeping: Sweeping) -> None:

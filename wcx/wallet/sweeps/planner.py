@@ -3,7 +3,7 @@ sweeps to the hot wallet. No private key is involved: deposit keys sign in the c
 
 An address is never planned twice: one already spent by a sweep in flight (planned, signed, broadcast)
 or with a deposit still waiting for confirmations is left for a later round, and the in-flight check
-is repeated inside the transaction that records the plan.
+is repeated inside the serializable transaction that records the plan.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcx.wallet.chains.bitcoin.node import BitcoinNode
@@ -20,7 +21,8 @@ from wcx.wallet.chains.port import ChainError, ChainNode
 from wcx.wallet.config import ChainKind, ChainSpec
 from wcx.wallet.deposits.tables import deposit_addresses, deposits
 from wcx.wallet.sweeps import bitcoin, ethereum
-from wcx.wallet.sweeps.records import Sweep, addresses_in_flight, insert_sweep
+from wcx.wallet.sweeps.records import Sweep, SweepError, addresses_in_flight, insert_sweep
+from wcx.wallet.sweeps.tables import wallet_sweeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +95,23 @@ async def plan_sweeps(db: AsyncEngine, target: SweepTarget, *, now: datetime | N
         candidates = await _candidates(conn, target.spec.name)
     groups = await _groups(target, candidates, now)
     recorded: list[Sweep] = []
-    async with db.begin() as conn:
-        busy = await addresses_in_flight(conn, target.spec.name)
-        for group in groups:
-            if any(i.address.lower() in busy for sweep in group for i in sweep.inputs):
-                continue  # a concurrent planner took it meanwhile
-            for sweep in group:
-                await insert_sweep(conn, sweep)
-            recorded += group
+    try:
+        async with db.connect() as conn:
+            # Serializable: two planners that both found an address free cannot both record it.
+            await conn.execution_options(isolation_level="SERIALIZABLE")
+            async with conn.begin():
+                # SQLite starts its transaction at the first write and ignores the isolation level:
+                # a write that changes nothing takes the database's write lock before the check.
+                await conn.execute(update(wallet_sweeps).where(wallet_sweeps.c.id == "").values(state=""))
+                busy = await addresses_in_flight(conn, target.spec.name)
+                for group in groups:
+                    if any(i.address.lower() in busy for sweep in group for i in sweep.inputs):
+                        continue  # a planner that finished meanwhile took it
+                    for sweep in group:
+                        await insert_sweep(conn, sweep)
+                    recorded += group
+    except DBAPIError as exc:
+        if "serializ" not in str(exc).lower():
+            raise
+        raise SweepError("PLAN_CONFLICT", "another planner recorded sweeps meanwhile; plan again") from None
     return recorded
