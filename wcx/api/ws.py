@@ -18,6 +18,10 @@ diff and should resubscribe. `ticker.<SYMBOL>` starts with the current ticker, `
 15m|1h|4h|1d>` with the current candle once there was a trade, `account` with
 {"type":"account_snapshot","seq","balances","orders"} (account messages with seq <= it are skipped).
 
+A logged-in connection re-checks its login every 30 s: once the session behind a token has ended
+(logout, password change, revocation) or the API key is revoked, or the account is frozen, it is
+closed with code 1008 and the error code (SESSION_REVOKED, API_KEY_REVOKED, ACCOUNT_FROZEN) as reason.
+
 Every connection has a bounded outbound queue: a client that does not read fast enough is closed
 with code 1013 instead of the server buffering for it without bound. Frames are not compressed:
 `wcx serve` declines permessage-deflate, which would compress every diff once per subscriber.
@@ -47,6 +51,7 @@ router = APIRouter()
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_SERVER_ERROR = 1011
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
 
 
 class Authenticator(Protocol):
@@ -56,6 +61,14 @@ class Authenticator(Protocol):
         self, runtime: Any, message: dict[str, Any], client_ip: str | None = None
     ) -> Awaitable[Principal]:
         """The principal, or raise ApiError."""
+        ...
+
+
+class Rechecker(Protocol):
+    """Whether a logged-in principal is still valid (the signature of `wcx.api.auth.principal_refusal`)."""
+
+    def __call__(self, runtime: Any, principal: Principal) -> Awaitable[str]:
+        """ "" while valid, else the error code ending it."""
         ...
 
 
@@ -69,6 +82,7 @@ class WsOptions:
     max_channels: int = 100
     max_message_bytes: int = 16_384
     close_timeout_s: float = 2.0
+    recheck_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,18 @@ def _authenticator(websocket: WebSocket) -> Authenticator:
     return authenticate_ws
 
 
+def _rechecker(websocket: WebSocket) -> Rechecker | None:
+    """The periodic login check: one injected into `app.state.ws_recheck`, else the auth package's, unless
+    a different login check was injected (its principals are not the auth package's to judge)."""
+    state = websocket.app.state
+    injected: Rechecker | None = getattr(state, "ws_recheck", None)
+    if injected is not None or getattr(state, "ws_authenticate", None) is not None:
+        return injected
+    from wcx.api.auth import principal_refusal  # imported when needed, as in `_authenticator`
+
+    return principal_refusal
+
+
 def _seq(payload: bytes) -> int:
     seq = orjson.loads(payload).get("seq", 0)
     return seq if isinstance(seq, int) else 0
@@ -119,22 +145,20 @@ class _Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         await self.websocket.accept()
-        tasks = [
-            asyncio.create_task(self._guard(self._receive())),
-            asyncio.create_task(self._guard(self._send())),
-            asyncio.create_task(self._guard(self._heartbeat())),
-        ]
+        for body in (self._receive(), self._send(), self._heartbeat()):
+            self._tasks.append(asyncio.create_task(self._guard(body)))
         try:
             await self._done.wait()
         finally:
-            for task in tasks:
+            for task in self._tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             for name in list(self.subscriptions):
                 await self._drop_subscription(name)
             if self.close_code is not None:
@@ -374,6 +398,17 @@ class _Connection:
             return
         self.principal = principal
         self.reply({"type": "login", "user_id": principal.user_id}, request_id)
+        recheck = _rechecker(self.websocket)
+        if recheck is not None:
+            self._tasks.append(asyncio.create_task(self._guard(self._recheck(principal, recheck))))
+
+    async def _recheck(self, principal: Principal, recheck: Rechecker) -> None:
+        while True:
+            await asyncio.sleep(self.options.recheck_s)
+            refusal = await recheck(self.runtime, principal)
+            if refusal:
+                self.finish(CLOSE_POLICY_VIOLATION, refusal)
+                return
 
 
 @router.websocket("/ws")

@@ -9,6 +9,7 @@ from wcx.api.auth.principals import (
     authenticate_ws,
     check_permission,
     current_principal,
+    principal_refusal,
     require,
     session_principal,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "authenticate_ws",
     "check_permission",
     "current_principal",
+    "principal_refusal",
     "require",
     "router",
     "session_principal",

@@ -151,6 +151,19 @@ async def revoke_key(db: AsyncEngine, state: AuthState, user_id: int, key_id: in
     state.api_keys.clear()
 
 
+async def key_refusal(db: AsyncEngine, key_id: int) -> str:
+    """ "" while API key `key_id` is live and its owner not frozen, else the code refusing it."""
+    async with db.connect() as conn:
+        row = (
+            await conn.execute(
+                select(users.c.frozen)
+                .join(users, users.c.id == api_keys.c.user_id)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            )
+        ).first()
+    return "API_KEY_REVOKED" if row is None else "ACCOUNT_FROZEN" if row.frozen else ""
+
+
 async def _load(db: AsyncEngine, state: AuthState, key: str) -> KeyRecord | None:
     """The live key `key` (briefly cached), or None."""
     record = state.api_keys.get(key)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from wcx.api.auth import accounts, signing
-from wcx.api.auth.api_keys import authenticate_signed
+from wcx.api.auth.api_keys import authenticate_signed, key_refusal
 from wcx.api.auth.state import auth_state
 from wcx.api.auth.tokens import decode_access
 from wcx.api.errors import ApiError
@@ -99,6 +99,20 @@ async def session_principal(principal: Annotated[Principal, Depends(current_prin
     if principal.session_id is None:
         raise ApiError(403, "SESSION_REQUIRED", "log in: API keys cannot manage the account")
     return principal
+
+
+async def principal_refusal(runtime: Any, principal: Principal) -> str:
+    """ "" while the principal's session or API key is live and its account not frozen, else the code.
+
+    A long-lived WebSocket asks this periodically, so a logout, a password change, a revoked key or a
+    frozen account ends its private stream too.
+    """
+    state = auth_state(runtime)
+    if principal.session_id is not None:
+        return await accounts.session_refusal(runtime.db, state, principal.user_id, principal.session_id)
+    if principal.api_key_id is not None:
+        return await key_refusal(runtime.db, principal.api_key_id)
+    return ""
 
 
 async def authenticate_ws(runtime: Any, message: dict[str, Any], client_ip: str | None = None) -> Principal:

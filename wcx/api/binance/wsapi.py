@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, WebSocket
 
+from wcx.api.auth import principal_refusal
 from wcx.api.binance import limits, orders
 from wcx.api.binance.connection import Connection
 from wcx.api.binance.errors import BinanceError, from_api_error
@@ -34,6 +35,8 @@ router = APIRouter()
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,36}")
 MAX_USER_STREAMS = 100
+RECHECK_S = 30.0
+"""How stale the check of a user data stream's API key may be when the stream delivers an event."""
 Signed = Callable[["_ApiConnection", Principal, Params], Awaitable[Any]]
 
 
@@ -193,24 +196,37 @@ class _ApiConnection(Connection):
         stream.seed()  # no await since subscribing: the seed and the channel meet without a gap
         subscription_id = self.next_subscription
         self.next_subscription += 1
-        task = self.spawn(self._forward(subscription_id, stream, subscription))
+        task = self.spawn(self._forward(subscription_id, principal, stream, subscription))
         self.user_streams[subscription_id] = (subscription, task)
         return {"subscriptionId": subscription_id}
 
-    async def _forward(self, subscription_id: int, stream: UserStream, subscription: Subscription) -> None:
+    async def _forward(
+        self, subscription_id: int, principal: Principal, stream: UserStream, subscription: Subscription
+    ) -> None:
         await stream.complete()
+        checked = time.monotonic()
         try:
             async for payload in subscription:
+                # Before delivering, make sure the key (and account) still may: a revoked key or a
+                # frozen account ends the stream instead of leaking its fills.
+                if time.monotonic() - checked >= RECHECK_S:
+                    if await principal_refusal(self.runtime, principal):
+                        break
+                    checked = time.monotonic()
                 for event in stream.events(orjson.loads(payload)):
                     self.push({"subscriptionId": subscription_id, "event": event})
         except SlowConsumerError:
-            self.push(
-                {
-                    "subscriptionId": subscription_id,
-                    "event": {"e": "eventStreamTerminated", "E": time.time_ns() // 1_000_000},
-                }
-            )
-            await self.unsubscribe_user(subscription_id)
+            pass
+        else:
+            if subscription_id not in self.user_streams:
+                return  # unsubscribed
+        self.push(
+            {
+                "subscriptionId": subscription_id,
+                "event": {"e": "eventStreamTerminated", "E": time.time_ns() // 1_000_000},
+            }
+        )
+        await self.unsubscribe_user(subscription_id)
 
     async def unsubscribe_user(self, subscription_id: int) -> None:
         """Stop one user data stream."""
