@@ -28,7 +28,7 @@ from sqlalchemy import select
 from wcx.admin import create_admin_app
 from wcx.api.app import create_app
 from wcx.api.auth import auth_state
-from wcx.api.auth.accounts import register
+from wcx.api.auth.accounts import prune_sessions, register
 from wcx.api.auth.schemas import RegisterRequest
 from wcx.api.deposits import kyc_deposit_gate, set_chains
 from wcx.api.ops import create_ops_app
@@ -99,11 +99,26 @@ async def _watch_withdrawal_queue(runtime: Runtime) -> None:
         await asyncio.sleep(QUEUE_METRICS_INTERVAL_S)
 
 
+SESSION_PRUNE_INTERVAL_S = 3600.0
+
+
+async def _prune_sessions(runtime: Runtime) -> None:
+    """Delete long-expired refresh-token rows every hour (every refresh rotation adds one)."""
+    while True:
+        try:
+            pruned = await prune_sessions(runtime.db, datetime.now(UTC))
+            if pruned:
+                log.info("expired sessions pruned", rows=pruned)
+        except Exception as exc:  # a database hiccup must not end the process; the next round retries
+            log.warning("session pruning failed", error=str(exc))
+        await asyncio.sleep(SESSION_PRUNE_INTERVAL_S)
+
+
 # Once per exchange (the all process, or the admin role): the audit chain's periodic walk feeds
 # `audit_chain_intact` (AuditChainBroken), the queue gauges feed WithdrawalQueueStale even when no
-# hot wallet is configured and approved withdrawals wait for a processor.
+# hot wallet is configured and approved withdrawals wait for a processor; expired sessions are pruned.
 for _role in (Role.ALL, Role.ADMIN):
-    ROLE_SERVICES[_role] += [_watch_audit_chain, _watch_withdrawal_queue]
+    ROLE_SERVICES[_role] += [_watch_audit_chain, _watch_withdrawal_queue, _prune_sessions]
 
 
 class EngineStoppedError(RuntimeError):

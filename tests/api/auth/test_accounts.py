@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import jwt
 import pytest
 from sqlalchemy import func, select
 
+from wcx.api.auth.accounts import SESSION_RETENTION, prune_sessions
 from wcx.store.schema import credentials, email_outbox, sessions, users
 
-from .conftest import PASSWORD, SECRET, Api, error_code
+from .conftest import PASSWORD, SECRET, Api, FakeClock, error_code
 
 pytestmark = pytest.mark.anyio
 
@@ -243,3 +245,27 @@ async def test_sessions_are_stored_as_hashes(api: Api, auth_runtime: SimpleNames
         row = (await conn.execute(select(sessions))).one()
     assert row.family_id == session.session_id
     assert session.refresh not in row.token_hash and len(row.token_hash) == 64
+
+
+async def test_long_expired_session_rows_are_pruned_and_live_ones_kept(
+    api: Api, auth_runtime: SimpleNamespace, clock: FakeClock
+) -> None:
+    old = await api.signup("xena@example.com")
+    rotated = await api.post("/auth/refresh", {"refresh_token": old.refresh})
+    assert rotated.status_code == 200, rotated.text
+    ttl = auth_runtime.settings.refresh_token_ttl_s
+    clock.advance(ttl + SESSION_RETENTION.total_seconds() + 60)
+    live = await api.login("xena@example.com")
+
+    async def rows() -> int:
+        async with auth_runtime.db.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(sessions))).scalar_one())
+
+    assert await rows() == 3  # the first login, its rotation, the new login
+    now = datetime.fromtimestamp(clock(), UTC)
+    assert await prune_sessions(auth_runtime.db, now) == 2
+    assert await rows() == 1
+    listed = await api.get("/account/sessions", live)
+    assert [s["id"] for s in listed.json()] == [live.session_id]  # the live session is untouched
+    refused = await api.post("/auth/refresh", {"refresh_token": rotated.json()["refresh_token"]})
+    assert refused.status_code == 401  # a pruned token was unusable before and stays refused

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -331,6 +331,17 @@ async def revoke_session(db: AsyncEngine, state: AuthState, user_id: int, sessio
     async with db.begin() as conn:
         if not await _revoke(conn, state, sessions.c.user_id == user_id, sessions.c.family_id == session_id):
             raise ApiError(404, "SESSION_NOT_FOUND", "no such session")
+
+
+SESSION_RETENTION = timedelta(days=7)
+"""How long a refresh-token row is kept after it expired (it can no longer be used either way)."""
+
+
+async def prune_sessions(db: AsyncEngine, now: datetime, retention: timedelta = SESSION_RETENTION) -> int:
+    """Delete refresh-token rows (rotated, revoked or not) that expired over `retention` ago; how many."""
+    async with db.begin() as conn:
+        result = await conn.execute(delete(sessions).where(sessions.c.expires_at < now - retention))
+    return int(result.rowcount)
 
 
 async def list_sessions(
