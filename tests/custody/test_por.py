@@ -125,10 +125,11 @@ def test_liabilities_are_user_available_plus_held_without_system_accounts() -> N
     state = EngineState(assets={"BTC": 8, "USDT": 6})
     for account_id, available, held in ((1, 5, 3), (2, 0, 0), (FEE_ACCOUNT, 9, 0), (OMNIBUS_ACCOUNT, -8, 0)):
         account = state.accounts[account_id] = Account(account_id)
-        account.available["BTC"], account.held["BTC"] = available, held
+        balance = account.balance("BTC")
+        balance.available, balance.held = available, held
     state.accounts[3] = Account(3)
-    state.accounts[3].held["USDT"] = 12
+    state.accounts[3].balance("USDT").held = 12
     assert liabilities(state) == {"BTC": {1: 8, 2: 0}, "USDT": {3: 12}}
-    state.accounts[2].available["BTC"] = -1
+    state.accounts[2].balance("BTC").available = -1
     with pytest.raises(LiabilityError, match="negative"):
         liabilities(state)

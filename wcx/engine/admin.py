@@ -12,7 +12,7 @@ from wcx.engine.events import (
     MarketAdded,
     MarketStatusChanged,
 )
-from wcx.engine.state import EngineState, Market
+from wcx.engine.state import FEE_ACCOUNT, EngineState, Market
 from wcx.primitives import Asset, valid_symbol
 
 MAX_FEE_BPS = 1_000
@@ -70,6 +70,7 @@ def add_market(st: EngineState, seq: int, ts: int, cmd: AddMarket, out: list[Eve
         cmd.max_quantity,
         cmd.min_notional,
         cmd.status,
+        st.account(FEE_ACCOUNT).balance(cmd.quote),
     )
     out.append(
         MarketAdded(

@@ -26,10 +26,8 @@ MAX_REFERENCE = 128
 
 def _move(st: EngineState, source: int, target: int, asset: str, amount: int) -> None:
     """Debit `source`, credit `target`: the one way available balances change hands here."""
-    src = st.account(source).available
-    src[asset] = src.get(asset, 0) - amount
-    dst = st.account(target).available
-    dst[asset] = dst.get(asset, 0) + amount
+    st.account(source).balance(asset).available -= amount
+    st.account(target).balance(asset).available += amount
 
 
 def _reference_error(st: EngineState, account: int, asset: str, reference: str) -> Reject | None:
@@ -71,9 +69,9 @@ def hold_withdrawal(st: EngineState, seq: int, ts: int, cmd: HoldWithdrawal, out
         out.append(CommandRejected(seq, ts, code, "withdrawal_hold"))
         return
     st.withdrawal_ids.add(cmd.withdrawal_id)
-    account = st.account(cmd.account)
-    account.available[cmd.asset] -= total
-    account.held[cmd.asset] = account.held.get(cmd.asset, 0) + total
+    balance = st.account(cmd.account).balance(cmd.asset)
+    balance.available -= total
+    balance.held += total
     st.withdrawals[cmd.withdrawal_id] = Withdrawal(cmd.account, cmd.asset, cmd.amount, cmd.fee)
     out.append(WithdrawalHeld(seq, ts, cmd.withdrawal_id, cmd.account, cmd.asset, cmd.amount, cmd.fee))
 
@@ -81,8 +79,7 @@ def hold_withdrawal(st: EngineState, seq: int, ts: int, cmd: HoldWithdrawal, out
 def _close_withdrawal(st: EngineState, withdrawal_id: str) -> Withdrawal | None:
     pending = st.withdrawals.pop(withdrawal_id, None)
     if pending is not None:
-        held = st.accounts[pending.account].held
-        held[pending.asset] -= pending.amount + pending.fee
+        st.accounts[pending.account].balance(pending.asset).held -= pending.amount + pending.fee
     return pending
 
 
@@ -93,8 +90,7 @@ def settle_withdrawal(st: EngineState, seq: int, ts: int, cmd: SettleWithdrawal,
         out.append(CommandRejected(seq, ts, Reject.UNKNOWN_WITHDRAWAL, "withdrawal_settle"))
         return
     for target, amount in ((OMNIBUS_ACCOUNT, w.amount), (FEE_ACCOUNT, w.fee)):
-        credit = st.account(target).available
-        credit[w.asset] = credit.get(w.asset, 0) + amount
+        st.account(target).balance(w.asset).available += amount
     out.append(WithdrawalSettled(seq, ts, cmd.withdrawal_id, w.account, w.asset, w.amount, w.fee))
 
 
@@ -104,8 +100,7 @@ def release_withdrawal(st: EngineState, seq: int, ts: int, cmd: ReleaseWithdrawa
     if w is None:
         out.append(CommandRejected(seq, ts, Reject.UNKNOWN_WITHDRAWAL, "withdrawal_release"))
         return
-    available = st.accounts[w.account].available
-    available[w.asset] = available.get(w.asset, 0) + w.amount + w.fee
+    st.accounts[w.account].balance(w.asset).available += w.amount + w.fee
     out.append(WithdrawalReleased(seq, ts, cmd.withdrawal_id, w.account, w.asset, w.amount, w.fee))
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wcx.engine.commands import OrderType, SelfTradePrevention, TimeInForce
+
+if TYPE_CHECKING:
+    from wcx.engine.state import Account, Balance
 
 BPS = 10_000
 
@@ -13,7 +18,15 @@ def ceil_div(numerator: int, denominator: int) -> int:
 
 
 class Order:
-    """A live order. Mutable on purpose: it sits in the book's hot path."""
+    """A live order. Mutable on purpose: it sits in the book's hot path.
+
+    An engine order is `attach`ed to its account: `funds` is the balance its hold comes from (quote
+    for a buy, base for a sell) and `proceeds` the one its fills credit, created at the first fill.
+    """
+
+    owner: Account
+    funds: Balance
+    proceeds: Balance | None
 
     __slots__ = (
         "account",
@@ -21,13 +34,16 @@ class Order:
         "fee_num",
         "fee_paid",
         "filled",
+        "funds",
         "hold",
         "id",
         "is_buy",
         "is_open",
         "maker_bps",
+        "owner",
         "post_only",
         "price",
+        "proceeds",
         "quantity",
         "remaining",
         "reserve_bps",
@@ -76,6 +92,12 @@ class Order:
         self.fee_paid = 0
         self.hold = 0
         self.is_open = True
+
+    def attach(self, owner: Account, funds: Balance) -> None:
+        """Bind the order to its account and the balance its hold comes from."""
+        self.owner = owner
+        self.funds = funds
+        self.proceeds = None
 
     def charge_fee(self, notional: int, bps: int) -> int:
         """Accrue the fee on `notional` at `bps` and return the minor units due now."""

@@ -9,7 +9,7 @@ import msgspec
 
 from wcx.engine.commands import MarketStatus, OrderType, SelfTradePrevention, TimeInForce
 from wcx.engine.orders import Order
-from wcx.engine.state import Account, EngineState, Market, Withdrawal
+from wcx.engine.state import FEE_ACCOUNT, Account, Balance, EngineState, Market, Withdrawal
 
 SNAPSHOT_VERSION = 1
 
@@ -41,8 +41,9 @@ def _order_row(o: Order) -> list[Any]:
     ]
 
 
-def _nonzero(balances: dict[str, int]) -> list[list[Any]]:
-    return [[asset, amount] for asset, amount in sorted(balances.items()) if amount]
+def _nonzero(balances: dict[str, Balance], held: bool) -> list[list[Any]]:
+    rows = [[asset, balance.held if held else balance.available] for asset, balance in balances.items()]
+    return sorted(row for row in rows if row[1])
 
 
 def encode_state(st: EngineState) -> bytes:
@@ -67,7 +68,7 @@ def encode_state(st: EngineState) -> bytes:
     accounts = []
     for account_id in sorted(st.accounts):
         a = st.accounts[account_id]
-        available, held = _nonzero(a.available), _nonzero(a.held)
+        available, held = _nonzero(a.balances, held=False), _nonzero(a.balances, held=True)
         if available or held:
             accounts.append([account_id, available, held])
     doc = [
@@ -137,9 +138,10 @@ def _restore_order(st: EngineState, market: Market, row: list[Any]) -> None:
         fee_paid,
         hold,
     )
+    account = st.account(account_id)
+    order.attach(account, account.balance(market.quote if is_buy else market.base))
     market.book.side(is_buy).add(order)
     st.orders[oid] = order
-    account = st.account(account_id)
     account.orders[oid] = order
     if cid:
         account.client_ids[cid] = order
@@ -172,11 +174,23 @@ def decode_state(data: bytes) -> EngineState:
     st.assets = dict(assets)
     for account_id, available, held in accounts:
         account = st.accounts[account_id] = Account(account_id)
-        account.available = dict(available)
-        account.held = dict(held)
+        for asset, amount in available:
+            account.balance(asset).available = amount
+        for asset, amount in held:
+            account.balance(asset).held = amount
     for symbol, base, quote, tick, step, min_q, max_q, min_notional, status, orders in markets:
         market = st.markets[symbol] = Market(
-            symbol, base, quote, st.assets[base], tick, step, min_q, max_q, min_notional, MarketStatus(status)
+            symbol,
+            base,
+            quote,
+            st.assets[base],
+            tick,
+            step,
+            min_q,
+            max_q,
+            min_notional,
+            MarketStatus(status),
+            st.account(FEE_ACCOUNT).balance(quote),
         )
         # Rows are in priority order per side, so re-adding them rebuilds each queue exactly.
         for row in orders:

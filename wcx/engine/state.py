@@ -17,17 +17,44 @@ ADJUSTMENT_ACCOUNT = -3
 SYSTEM_ACCOUNTS = (FEE_ACCOUNT, OMNIBUS_ACCOUNT, ADJUSTMENT_ACCOUNT)
 
 
-class Account:
-    """Balances of one account: `available` and `held` minor units per asset."""
+class Balance:
+    """One account's funds in one asset, in minor units. Orders keep a reference to the balances they
+    move, so a fill updates native attributes instead of looking the asset up in dicts."""
 
-    __slots__ = ("available", "client_ids", "held", "id", "orders")
+    __slots__ = ("available", "held")
+
+    def __init__(self) -> None:
+        self.available = 0
+        self.held = 0
+
+
+class Account:
+    """Balances of one account per asset, its open orders and their client ids."""
+
+    __slots__ = ("balances", "client_ids", "id", "orders")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
-        self.available: dict[str, int] = {}
-        self.held: dict[str, int] = {}
+        self.balances: dict[str, Balance] = {}
         self.orders: dict[int, Order] = {}
         self.client_ids: dict[str, Order] = {}
+
+    def balance(self, asset: str) -> Balance:
+        """The balance in `asset`, created empty on first use."""
+        balance = self.balances.get(asset)
+        if balance is None:
+            balance = self.balances[asset] = Balance()
+        return balance
+
+    @property
+    def available(self) -> dict[str, int]:
+        """Available minor units per asset this account has had (a copy)."""
+        return {asset: balance.available for asset, balance in self.balances.items()}
+
+    @property
+    def held(self) -> dict[str, int]:
+        """Held minor units per asset this account has had (a copy)."""
+        return {asset: balance.held for asset, balance in self.balances.items()}
 
 
 class Market:
@@ -37,6 +64,7 @@ class Market:
         "base",
         "base_unit",
         "book",
+        "fee_income",
         "lot_step",
         "max_quantity",
         "min_notional",
@@ -60,6 +88,7 @@ class Market:
         max_quantity: int,
         min_notional: int,
         status: MarketStatus,
+        fee_income: Balance,
     ) -> None:
         self.symbol = symbol
         self.base = base
@@ -75,6 +104,8 @@ class Market:
         self.min_notional_scaled: int = min_notional * self.base_unit
         self.status = status
         self.book = OrderBook()
+        # The fee account's balance in the quote asset, where every trade's fees go.
+        self.fee_income = fee_income
 
     def notional(self, price: int, quantity: int) -> int:
         """Quote minor units of `quantity` at `price` (exact by the tick × step rule)."""
@@ -127,6 +158,7 @@ class EngineState:
     def balance(self, account_id: int, asset: str) -> tuple[int, int]:
         """(available, held) of an account in one asset."""
         account = self.accounts.get(account_id)
-        if account is None:
+        balance = account.balances.get(asset) if account is not None else None
+        if balance is None:
             return 0, 0
-        return account.available.get(asset, 0), account.held.get(asset, 0)
+        return balance.available, balance.held

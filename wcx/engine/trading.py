@@ -29,7 +29,7 @@ from wcx.engine.events import (
     OrderRejected,
 )
 from wcx.engine.orders import BPS, Order
-from wcx.engine.state import FEE_ACCOUNT, Account, EngineState, Market
+from wcx.engine.state import Balance, EngineState, Market
 
 # Final module constants compile to native globals under mypyc (no dict lookup per use).
 MAX_CLIENT_ORDER_ID: Final = 64
@@ -167,18 +167,25 @@ def _quantity_for_quote(side: BookSide, market: Market, order: Order, quote_amou
     return quantity
 
 
-def _release(account: Account, asset: str, amount: int) -> None:
-    if amount:
-        account.held[asset] -= amount
-        account.available[asset] = account.available.get(asset, 0) + amount
+def _release(funds: Balance, amount: int) -> None:
+    funds.held -= amount
+    funds.available += amount
 
 
 def _unregister(st: EngineState, order: Order) -> None:
     del st.orders[order.id]
-    account = st.accounts[order.account]
-    del account.orders[order.id]
+    owner = order.owner
+    del owner.orders[order.id]
     if order.client_order_id:
-        del account.client_ids[order.client_order_id]
+        del owner.client_ids[order.client_order_id]
+
+
+def _proceeds(order: Order, market: Market) -> Balance:
+    """The balance an order's fills credit (base for a buy, quote for a sell)."""
+    proceeds = order.proceeds
+    if proceeds is None:
+        proceeds = order.proceeds = order.owner.balance(market.base if order.is_buy else market.quote)
+    return proceeds
 
 
 def _find(st: EngineState, account_id: int, order_id: int, client_order_id: str) -> Order | Reject:
@@ -199,7 +206,7 @@ def _find(st: EngineState, account_id: int, order_id: int, client_order_id: str)
 def _cancel(st: EngineState, market: Market, order: Order, reason: CancelReason, seq: int, ts: int) -> Event:
     """Take a resting order off the book and release its hold."""
     market.book.side(order.is_buy).remove(order)
-    _release(st.accounts[order.account], market.quote if order.is_buy else market.base, order.hold)
+    _release(order.funds, order.hold)
     order.hold = 0
     _unregister(st, order)
     return OrderCancelled(
@@ -229,7 +236,6 @@ def _trade(
 ) -> Event:
     """Settle one fill between a resting maker and the taker; fees are charged in quote."""
     price = maker.price
-    base, quote = market.base, market.quote
     notional = price * qty // market.base_unit
     maker.remaining -= qty
     maker.filled += qty
@@ -238,30 +244,27 @@ def _trade(
     taker.filled += qty
     maker_fee = maker.charge_fee(notional, maker.maker_bps)
     taker_fee = taker.charge_fee(notional, taker.taker_bps)
-    accounts = st.accounts
-    ma = accounts[maker.account]
-    ta = accounts[taker.account]
     if taker.is_buy:
         spent = notional + taker_fee
         taker.hold -= spent
-        ta.held[quote] -= spent
-        ta.available[base] = ta.available.get(base, 0) + qty
+        taker.funds.held -= spent
+        _proceeds(taker, market).available += qty
         maker.hold -= qty
-        ma.held[base] -= qty
-        ma.available[quote] = ma.available.get(quote, 0) + notional - maker_fee
+        maker.funds.held -= qty
+        _proceeds(maker, market).available += notional - maker_fee
     else:
         taker.hold -= qty
-        ta.held[base] -= qty
-        ta.available[quote] = ta.available.get(quote, 0) + notional - taker_fee
+        taker.funds.held -= qty
+        _proceeds(taker, market).available += notional - taker_fee
         # A resting buy keeps exactly what its remainder needs; the rest of its hold is released.
         required = maker.required_hold(market.base_unit)
         freed = maker.hold - required
         maker.hold = required
-        ma.held[quote] -= freed
-        ma.available[quote] = ma.available.get(quote, 0) + freed - notional - maker_fee
-        ma.available[base] = ma.available.get(base, 0) + qty
-    fee_income = accounts[FEE_ACCOUNT].available
-    fee_income[quote] = fee_income.get(quote, 0) + maker_fee + taker_fee
+        funds = maker.funds
+        funds.held -= freed
+        funds.available += freed - notional - maker_fee
+        _proceeds(maker, market).available += qty
+    market.fee_income.available += maker_fee + taker_fee
     side.reduce(maker, qty)
     if maker.remaining == 0:
         side.remove(maker)
@@ -344,16 +347,14 @@ def _finish(
     st: EngineState, market: Market, order: Order, cancelled: bool, seq: int, ts: int, out: list[Event]
 ) -> None:
     """Rest a GTC limit remainder with exactly the hold it needs, or close the order out."""
-    account = st.accounts[order.account]
-    asset = market.quote if order.is_buy else market.base
     if not cancelled and order.remaining and order.type is _LIMIT and order.tif is _GTC:
         required = order.required_hold(market.base_unit)
-        _release(account, asset, order.hold - required)
+        _release(order.funds, order.hold - required)
         order.hold = required
         market.book.side(order.is_buy).add(order)
         return
     leftover = order.hold
-    _release(account, asset, leftover)
+    _release(order.funds, leftover)
     order.hold = 0
     if not cancelled and (order.remaining or (order.quantity == 0 and leftover)):
         reason = ExpireReason.IOC if order.type is _LIMIT else ExpireReason.MARKET
@@ -478,18 +479,18 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         hold = order.quantity
     if code is None and tif is _FOK and not _fillable(opposite, order, order.quantity):
         code = Reject.FOK_CANNOT_FILL
-    asset = market.quote if is_buy else market.base
-    if code is None and (account is None or account.available.get(asset, 0) < hold):
+    funds = account.balances.get(market.quote if is_buy else market.base) if account is not None else None
+    if code is None and (funds is None or funds.available < hold):
         code = Reject.INSUFFICIENT_FUNDS
-    if code is not None or account is None:
+    if code is not None or account is None or funds is None:
         out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.INSUFFICIENT_FUNDS, 0, cid))
         return
     order_id = order.id
     st.next_order_id = order_id + 1
-    account.available[asset] -= hold
-    held = account.held
-    held[asset] = held.get(asset, 0) + hold
+    funds.available -= hold
+    funds.held += hold
     order.hold = hold
+    order.attach(account, funds)
     st.orders[order_id] = order
     account.orders[order_id] = order
     if cid:
@@ -570,15 +571,14 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
         code = _check_limit(market, price, quantity)
     if code is None and quantity <= order.filled:
         code = Reject.INVALID_QUANTITY
-    account = st.accounts[order.account]
-    asset = market.quote if order.is_buy else market.base
+    funds = order.funds
     side = market.book.side(order.is_buy)
     keeps_priority = price == order.price and quantity < order.quantity
     old = (order.price, order.quantity, order.remaining)
     order.price, order.quantity, order.remaining = price, quantity, quantity - order.filled
     required = order.required_hold(market.base_unit)
     if code is None and not keeps_priority:
-        if required - order.hold > account.available.get(asset, 0):
+        if required - order.hold > funds.available:
             code = Reject.INSUFFICIENT_FUNDS
         elif order.post_only and _crosses(market.book.opposite(order.is_buy), order.is_buy, price):
             code = Reject.POST_ONLY_WOULD_CROSS
@@ -592,9 +592,8 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
         order.price, order.remaining = old[0], old[2]
         side.take_out(order)
         order.price, order.remaining, order.is_open = price, quantity - order.filled, True
-    # .get: a restored snapshot has no entry for a zero balance, which the live engine may still have.
-    account.available[asset] = account.available.get(asset, 0) - (required - order.hold)
-    account.held[asset] += required - order.hold
+    funds.available -= required - order.hold
+    funds.held += required - order.hold
     order.hold = required
     out.append(
         OrderAmended(

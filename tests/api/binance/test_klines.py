@@ -8,13 +8,13 @@ from typing import Any
 from wcx.api.binance.klines import KlineBuilder
 from wcx.api.binance.views import Formats
 from wcx.engine import MarketStatus
-from wcx.engine.state import Market
+from wcx.engine.state import Balance, Market
 
 MINUTE_NS = 60 * 10**9
 
 
 def builder() -> KlineBuilder:
-    market = Market("BTC-USDT", "BTC", "USDT", 8, 1, 1, 1, 10**11, 0, MarketStatus.TRADING)
+    market = Market("BTC-USDT", "BTC", "USDT", 8, 1, 1, 1, 10**11, 0, MarketStatus.TRADING, Balance())
     runtime: Any = SimpleNamespace(
         engine=SimpleNamespace(state=SimpleNamespace(assets={"BTC": 8, "USDT": 6}))
     )
