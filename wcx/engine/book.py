@@ -76,6 +76,7 @@ class BookSide:
             top = self.top
             if top is None or (price > top.price if self.is_bid else price < top.price):
                 self.top = level
+        order.level = level
         level.orders.append(order)
         level.total += order.remaining
         level.live += 1
@@ -83,24 +84,25 @@ class BookSide:
 
     def reduce(self, order: Order, quantity: int) -> None:
         """An order in the book lost `quantity` of its remainder (fill or amend down)."""
-        self.levels[order.price].total -= quantity
+        order.level.total -= quantity
         self.total -= quantity
 
     def remove(self, order: Order) -> None:
         """Take an open order out (cancel, full fill, or amend that loses priority)."""
-        level = self.levels[order.price]
+        level = order.level
         level.total -= order.remaining
         self.total -= order.remaining
         level.live -= 1
         order.is_open = False
         if level.live == 0:
-            del self.levels[order.price]
+            price = level.price
+            del self.levels[price]
             keys = self.keys
             if self.top is level:
                 keys.pop()
                 self.top = self.levels[keys[-1] if self.is_bid else -keys[-1]] if keys else None
             else:
-                del keys[bisect_left(keys, order.price if self.is_bid else -order.price)]
+                del keys[bisect_left(keys, price if self.is_bid else -price)]
         elif level.orders[0] is order:
             level.orders.popleft()
         elif len(level.orders) > 2 * level.live + 32:
@@ -112,7 +114,7 @@ class BookSide:
 
         Lazy removal relies on a removed order never reopening; an amend reopens the same object.
         """
-        orders = self.levels[order.price].orders
+        orders = order.level.orders
         self.remove(order)
         if order in orders:
             orders.remove(order)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from wcx.engine.commands import OrderType, SelfTradePrevention, TimeInForce
 
 if TYPE_CHECKING:
+    from wcx.engine.book import Level
     from wcx.engine.state import Account, Balance
 
 BPS = 10_000
@@ -22,11 +23,13 @@ class Order:
 
     An engine order is `attach`ed to its account: `funds` is the balance its hold comes from (quote
     for a buy, base for a sell) and `proceeds` the one its fills credit, created at the first fill.
+    A resting order knows its price `level`, so fills and cancels need no lookup by price.
     """
 
     owner: Account
     funds: Balance
     proceeds: Balance | None
+    level: Level
 
     __slots__ = (
         "account",
@@ -39,6 +42,7 @@ class Order:
         "id",
         "is_buy",
         "is_open",
+        "level",
         "maker_bps",
         "owner",
         "post_only",
@@ -109,7 +113,10 @@ class Order:
 
     def required_hold(self, base_unit: int) -> int:
         """What this order must keep held for its open remainder (quote for buys, base for sells)."""
+        return self.hold_for(self.price * self.remaining // base_unit)
+
+    def hold_for(self, notional: int) -> int:
+        """`required_hold`, given `notional`: the quote value of the open remainder at the order's price."""
         if not self.is_buy:
             return self.remaining
-        notional = self.price * self.remaining // base_unit
         return notional + ceil_div(self.fee_num + notional * self.reserve_bps, BPS) - self.fee_paid

@@ -66,6 +66,7 @@ class Market:
         "book",
         "fee_income",
         "lot_step",
+        "lot_tick_value",
         "max_quantity",
         "min_notional",
         "min_notional_scaled",
@@ -102,14 +103,22 @@ class Market:
         # min_notional × base unit: the notional check becomes a division of small numbers rather
         # than a product that overflows machine words (price × quantity in minor units).
         self.min_notional_scaled: int = min_notional * self.base_unit
+        # Quote minor units of one lot at one tick: a whole number (the engine rejects markets where
+        # tick × step is not a multiple of the base unit).
+        self.lot_tick_value: int = tick_size * lot_step // self.base_unit
         self.status = status
         self.book = OrderBook()
         # The fee account's balance in the quote asset, where every trade's fees go.
         self.fee_income = fee_income
 
     def notional(self, price: int, quantity: int) -> int:
-        """Quote minor units of `quantity` at `price` (exact by the tick × step rule)."""
-        return price * quantity // self.base_unit
+        """Quote minor units of `quantity` at `price`, a whole number of lots at a whole number of ticks.
+
+        Ticks × lots × the value of one lot at one tick equals price × quantity ÷ base unit exactly, and
+        keeps every factor small: mypyc multiplies machine words only when both are below 2^30, and
+        a price in minor units alone exceeds that, which sends price × quantity to big integers.
+        """
+        return (price // self.tick_size) * ((quantity // self.lot_step) * self.lot_tick_value)
 
 
 @dataclass(slots=True)

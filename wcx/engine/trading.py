@@ -236,7 +236,7 @@ def _trade(
 ) -> Event:
     """Settle one fill between a resting maker and the taker; fees are charged in quote."""
     price = maker.price
-    notional = price * qty // market.base_unit
+    notional = market.notional(price, qty)
     maker.remaining -= qty
     maker.filled += qty
     if taker.quantity:
@@ -257,7 +257,7 @@ def _trade(
         taker.funds.held -= qty
         _proceeds(taker, market).available += notional - taker_fee
         # A resting buy keeps exactly what its remainder needs; the rest of its hold is released.
-        required = maker.required_hold(market.base_unit)
+        required = maker.hold_for(market.notional(price, maker.remaining))
         freed = maker.hold - required
         maker.hold = required
         funds = maker.funds
@@ -305,7 +305,7 @@ def _match(st: EngineState, market: Market, taker: Order, seq: int, ts: int, out
         price = level.price
         if bound and (price > bound if is_buy else price < bound):
             return False
-        lot_value = price * step // market.base_unit
+        lot_value = market.notional(price, step) if by_quote else 0
         orders = level.orders
         while level.live:
             maker = orders[0]
@@ -348,7 +348,7 @@ def _finish(
 ) -> None:
     """Rest a GTC limit remainder with exactly the hold it needs, or close the order out."""
     if not cancelled and order.remaining and order.type is _LIMIT and order.tif is _GTC:
-        required = order.required_hold(market.base_unit)
+        required = order.hold_for(market.notional(order.price, order.remaining))
         _release(order.funds, order.hold - required)
         order.hold = required
         market.book.side(order.is_buy).add(order)
@@ -438,7 +438,9 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.UNKNOWN_MARKET, 0, cid))
         return
     is_buy = side is _BUY
-    maker_bps, taker_bps = st.fee_overrides.get(account_id, st.default_fees)
+    # Most accounts have no override: skip the lookup (and the boxing of its int key) then.
+    overrides = st.fee_overrides
+    maker_bps, taker_bps = overrides.get(account_id, st.default_fees) if overrides else st.default_fees
     book = market.book
     opposite = book.asks if is_buy else book.bids
     top = opposite.top
@@ -462,7 +464,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         crosses = crosses and _crosses(opposite, is_buy, price)
         if post_only and crosses:
             code = Reject.POST_ONLY_WOULD_CROSS
-        hold = order.required_hold(market.base_unit)
+        hold = order.hold_for(market.notional(price, quantity))
     elif top is None:
         code = Reject.NO_LIQUIDITY
     elif is_buy and quote_amount:
@@ -470,7 +472,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     elif is_buy:
         if not price:
             order.price = _worst_price_for(opposite, order)
-        hold = order.required_hold(market.base_unit)
+        hold = order.hold_for(market.notional(order.price, quantity))
     else:
         if quote_amount:
             order.quantity = order.remaining = _quantity_for_quote(opposite, market, order, quote_amount)
@@ -576,7 +578,7 @@ def amend_order(st: EngineState, seq: int, ts: int, cmd: AmendOrder, out: list[E
     keeps_priority = price == order.price and quantity < order.quantity
     old = (order.price, order.quantity, order.remaining)
     order.price, order.quantity, order.remaining = price, quantity, quantity - order.filled
-    required = order.required_hold(market.base_unit)
+    required = order.hold_for(market.notional(price, order.remaining))
     if code is None and not keeps_priority:
         if required - order.hold > funds.available:
             code = Reject.INSUFFICIENT_FUNDS
