@@ -9,8 +9,14 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator
+from typing import Final
 
 from wcx.engine.orders import Order
+
+# Under mypyc an imported name is a module-dict lookup on every use; a Final alias is a C static.
+_deque: Final = deque
+_insort: Final = insort
+_bisect_left: Final = bisect_left
 
 
 class Level:
@@ -20,7 +26,7 @@ class Level:
 
     def __init__(self, price: int) -> None:
         self.price = price
-        self.orders: deque[Order] = deque()
+        self.orders: deque[Order] = _deque()
         self.total = 0  # open quantity of the live orders
         self.live = 0
 
@@ -72,7 +78,7 @@ class BookSide:
         level = self.levels.get(price)
         if level is None:
             level = self.levels[price] = Level(price)
-            insort(self.keys, price if self.is_bid else -price)
+            _insort(self.keys, price if self.is_bid else -price)
             top = self.top
             if top is None or (price > top.price if self.is_bid else price < top.price):
                 self.top = level
@@ -102,7 +108,7 @@ class BookSide:
                 keys.pop()
                 self.top = self.levels[keys[-1] if self.is_bid else -keys[-1]] if keys else None
             else:
-                del keys[bisect_left(keys, price if self.is_bid else -price)]
+                del keys[_bisect_left(keys, price if self.is_bid else -price)]
         elif level.orders[0] is order:
             level.orders.popleft()
         elif len(level.orders) > 2 * level.live + 32:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from wcx.engine.commands import OrderType, SelfTradePrevention, TimeInForce
 
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from wcx.engine.book import Level
     from wcx.engine.state import Account, Balance
 
-BPS = 10_000
+BPS: Final = 10_000
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -89,7 +89,8 @@ class Order:
         self.stp = stp
         self.maker_bps = maker_bps
         self.taker_bps = taker_bps
-        self.reserve_bps = max(maker_bps, taker_bps)
+        # Not max(): a generic builtin call that boxes both under mypyc.
+        self.reserve_bps = maker_bps if maker_bps >= taker_bps else taker_bps
         # Fees accrue as an exact numerator (notional × bps) and are charged as the rounded-up
         # running total, so many small fills never pay more than one fill of the same size.
         self.fee_num = 0

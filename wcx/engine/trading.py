@@ -60,6 +60,13 @@ _PLACE_FIELDS: Final = (
 if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:
     raise ImportError(f"PlaceOrder fields changed: {PlaceOrder.__struct_fields__}")
 
+# Under mypyc an imported name is a module-dict lookup on every use; a Final alias is a C static.
+_astuple: Final = astuple
+_OrderAccepted: Final = OrderAccepted
+_OrderFilled: Final = OrderFilled
+_OrderCancelled: Final = OrderCancelled
+_OrderRejected: Final = OrderRejected
+
 
 def _status_reject(status: MarketStatus) -> Reject:
     return Reject.MARKET_HALTED if status is MarketStatus.HALTED else Reject.MARKET_CANCEL_ONLY
@@ -94,11 +101,11 @@ def _check_limit(market: Market, price: int, quantity: int) -> Reject | None:
 
 
 def _valid_client_order_id(client_order_id: str) -> bool:
-    return (
-        len(client_order_id) <= MAX_CLIENT_ORDER_ID
-        and client_order_id.isascii()
-        and (client_order_id.isprintable() and " " not in client_order_id)
-    )
+    """Printable ASCII without spaces, at most 64 characters."""
+    if len(client_order_id) > MAX_CLIENT_ORDER_ID or not client_order_id.isascii():
+        return False
+    # Most ids are letters and digits: isalnum is a compiled primitive, the rest are method calls.
+    return client_order_id.isalnum() or (client_order_id.isprintable() and " " not in client_order_id)
 
 
 def _crosses(side: BookSide, is_buy: bool, price: int) -> bool:
@@ -209,7 +216,7 @@ def _cancel(st: EngineState, market: Market, order: Order, reason: CancelReason,
     _release(order.funds, order.hold)
     order.hold = 0
     _unregister(st, order)
-    return OrderCancelled(
+    return _OrderCancelled(
         seq, ts, order.id, order.account, order.symbol, order.remaining, reason, order.client_order_id
     )
 
@@ -271,7 +278,7 @@ def _trade(
         _unregister(st, maker)
     trade_id = st.next_trade_id
     st.next_trade_id = trade_id + 1
-    return OrderFilled(
+    return _OrderFilled(
         seq,
         ts,
         trade_id,
@@ -418,8 +425,8 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     post_only: bool
     cid: str
     stp: SelfTradePrevention
-    (account_id, symbol, side, order_type, tif, price, quantity, quote_amount, post_only, cid, stp) = astuple(
-        cmd
+    (account_id, symbol, side, order_type, tif, price, quantity, quote_amount, post_only, cid, stp) = (
+        _astuple(cmd)
     )
     market = st.markets.get(symbol)
     code: Reject | None
@@ -498,7 +505,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     if cid:
         account.client_ids[cid] = order
     out.append(
-        OrderAccepted(
+        _OrderAccepted(
             seq,
             ts,
             order_id,
@@ -535,7 +542,7 @@ def cancel_order(st: EngineState, seq: int, ts: int, cmd: CancelOrder, out: list
             reason = CancelReason.ADMIN if cmd.admin else CancelReason.USER
             out.append(_cancel(st, market, found, reason, seq, ts))
             return
-    out.append(OrderRejected(seq, ts, cmd.account, "", found, cmd.order_id, cmd.client_order_id))
+    out.append(_OrderRejected(seq, ts, cmd.account, "", found, cmd.order_id, cmd.client_order_id))
 
 
 def cancel_all(st: EngineState, seq: int, ts: int, cmd: CancelAll, out: list[Event]) -> None:
