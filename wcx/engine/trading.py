@@ -41,24 +41,40 @@ _BUY: Final = Side.BUY
 _SELL: Final = Side.SELL
 _CANCEL_TAKER: Final = SelfTradePrevention.CANCEL_TAKER
 _CANCEL_MAKER: Final = SelfTradePrevention.CANCEL_MAKER
+_HALTED: Final = MarketStatus.HALTED
+_USER_CANCEL: Final = CancelReason.USER
+_ADMIN_CANCEL: Final = CancelReason.ADMIN
+_EXPIRED_IOC: Final = ExpireReason.IOC
+_EXPIRED_MARKET: Final = ExpireReason.MARKET
+_EXPIRED_PRICE_BOUND: Final = ExpireReason.PRICE_BOUND
+_UNKNOWN_ORDER: Final = Reject.UNKNOWN_ORDER
 
-# `place_order` unpacks the command positionally: one C call instead of a generic attribute lookup
-# per field. Should the command's fields ever change, this stops the engine at import.
-_PLACE_FIELDS: Final = (
-    "account",
-    "symbol",
-    "side",
-    "type",
-    "tif",
-    "price",
-    "quantity",
-    "quote_amount",
-    "post_only",
-    "client_order_id",
-    "stp",
+
+def _check_fields(command: type[PlaceOrder | CancelOrder], fields: tuple[str, ...]) -> None:
+    """Stop the engine at import should a command's fields change (handlers unpack them by position)."""
+    if command.__struct_fields__ != fields:
+        raise ImportError(f"{command.__name__} fields changed: {command.__struct_fields__}")
+
+
+# The order and cancel handlers unpack their command positionally: one C call instead of a generic
+# attribute lookup per field.
+_check_fields(
+    PlaceOrder,
+    (
+        "account",
+        "symbol",
+        "side",
+        "type",
+        "tif",
+        "price",
+        "quantity",
+        "quote_amount",
+        "post_only",
+        "client_order_id",
+        "stp",
+    ),
 )
-if PlaceOrder.__struct_fields__ != _PLACE_FIELDS:
-    raise ImportError(f"PlaceOrder fields changed: {PlaceOrder.__struct_fields__}")
+_check_fields(CancelOrder, ("account", "order_id", "client_order_id", "admin"))
 
 # Under mypyc an imported name is a module-dict lookup on every use; a Final alias is a C static.
 _astuple: Final = astuple
@@ -66,6 +82,7 @@ _OrderAccepted: Final = OrderAccepted
 _OrderFilled: Final = OrderFilled
 _OrderCancelled: Final = OrderCancelled
 _OrderRejected: Final = OrderRejected
+_OrderExpired: Final = OrderExpired
 
 
 def _status_reject(status: MarketStatus) -> Reject:
@@ -199,14 +216,14 @@ def _find(st: EngineState, account_id: int, order_id: int, client_order_id: str)
     if order_id:
         order = st.orders.get(order_id)
         if order is None:
-            return Reject.UNKNOWN_ORDER
+            return _UNKNOWN_ORDER
         if order.account != account_id:
             return Reject.NOT_OWNER
         return order
     if client_order_id:
         account = st.accounts.get(account_id)
         found = account.client_ids.get(client_order_id) if account else None
-        return found if found is not None else Reject.UNKNOWN_ORDER
+        return found if found is not None else _UNKNOWN_ORDER
     return Reject.INVALID_ORDER
 
 
@@ -364,16 +381,16 @@ def _finish(
     _release(order.funds, leftover)
     order.hold = 0
     if not cancelled and (order.remaining or (order.quantity == 0 and leftover)):
-        reason = ExpireReason.IOC if order.type is _LIMIT else ExpireReason.MARKET
+        reason = _EXPIRED_IOC if order.type is _LIMIT else _EXPIRED_MARKET
         top = market.book.opposite(order.is_buy).top
         if (
-            reason is ExpireReason.MARKET
+            reason is _EXPIRED_MARKET
             and top is not None
             and not _within(order.is_buy, top.price, order.price)
         ):
-            reason = ExpireReason.PRICE_BOUND
+            reason = _EXPIRED_PRICE_BOUND
         out.append(
-            OrderExpired(
+            _OrderExpired(
                 seq, ts, order.id, order.account, order.symbol, order.remaining, reason, order.client_order_id
             )
         )
@@ -533,16 +550,20 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
 
 def cancel_order(st: EngineState, seq: int, ts: int, cmd: CancelOrder, out: list[Event]) -> None:
     """Cancel one open order of the account."""
-    found = _find(st, cmd.account, cmd.order_id, cmd.client_order_id)
+    account_id: int
+    order_id: int
+    cid: str
+    admin: bool
+    account_id, order_id, cid, admin = _astuple(cmd)
+    found = _find(st, account_id, order_id, cid)
     if isinstance(found, Order):
         market = st.markets[found.symbol]
-        if market.status is MarketStatus.HALTED:
+        if market.status is _HALTED:
             found = Reject.MARKET_HALTED
         else:
-            reason = CancelReason.ADMIN if cmd.admin else CancelReason.USER
-            out.append(_cancel(st, market, found, reason, seq, ts))
+            out.append(_cancel(st, market, found, _ADMIN_CANCEL if admin else _USER_CANCEL, seq, ts))
             return
-    out.append(_OrderRejected(seq, ts, cmd.account, "", found, cmd.order_id, cmd.client_order_id))
+    out.append(_OrderRejected(seq, ts, account_id, "", found, order_id, cid))
 
 
 def cancel_all(st: EngineState, seq: int, ts: int, cmd: CancelAll, out: list[Event]) -> None:
