@@ -7,32 +7,61 @@ concentrates near the touch, so inserts move few items and removing the best lev
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Iterator
 from typing import Final
 
 from wcx.engine.orders import Order
 
 # Under mypyc an imported name is a module-dict lookup on every use; a Final alias is a C static.
-_deque: Final = deque
 _insort: Final = insort
 _bisect_left: Final = bisect_left
 
 
 class Level:
-    """All open orders at one price, in time priority."""
+    """All open orders at one price, in time priority.
 
-    __slots__ = ("live", "orders", "price", "total")
+    The queue is `orders[head:]`: a list with a moving head, not a deque, whose append and popleft
+    are generic method calls under mypyc. Removed orders stay queued until they reach the head.
+    """
+
+    __slots__ = ("head", "live", "orders", "price", "total")
 
     def __init__(self, price: int) -> None:
         self.price = price
-        self.orders: deque[Order] = _deque()
+        self.orders: list[Order] = []
+        self.head = 0
         self.total = 0  # open quantity of the live orders
         self.live = 0
 
+    def first(self) -> Order:
+        """The first live order (there must be one); removed orders before it leave the queue."""
+        orders = self.orders
+        head = self.head
+        while not orders[head].is_open:
+            head += 1
+        self.head = head
+        return orders[head]
+
+    def pop_first(self) -> None:
+        """Dequeue the order at the head; the list sheds its consumed front once it dominates."""
+        head = self.head + 1
+        if head >= 32 and 2 * head >= len(self.orders):
+            del self.orders[:head]
+            head = 0
+        self.head = head
+
+    def purge(self, order: Order) -> None:
+        """Drop a queued order now rather than lazily (it is about to be queued again)."""
+        orders = self.orders
+        for i in range(self.head, len(orders)):
+            if orders[i] is order:
+                del orders[i]
+                return
+
     def live_orders(self) -> Iterator[Order]:
         """The live orders in priority order."""
-        return (order for order in self.orders if order.is_open)
+        orders = self.orders
+        return (orders[i] for i in range(self.head, len(orders)) if orders[i].is_open)
 
 
 class BookSide:
@@ -109,21 +138,21 @@ class BookSide:
                 self.top = self.levels[keys[-1] if self.is_bid else -keys[-1]] if keys else None
             else:
                 del keys[_bisect_left(keys, price if self.is_bid else -price)]
-        elif level.orders[0] is order:
-            level.orders.popleft()
-        elif len(level.orders) > 2 * level.live + 32:
+        elif level.orders[level.head] is order:
+            level.pop_first()
+        elif len(level.orders) - level.head > 2 * level.live + 32:
             # Cancelled orders are skipped lazily; compact when they dominate the queue.
-            level.orders = deque(level.live_orders())
+            level.orders = list(level.live_orders())
+            level.head = 0
 
     def take_out(self, order: Order) -> None:
         """Remove an order that will be re-queued: unlike `remove`, purge it from its queue now.
 
         Lazy removal relies on a removed order never reopening; an amend reopens the same object.
         """
-        orders = order.level.orders
+        level = order.level
         self.remove(order)
-        if order in orders:
-            orders.remove(order)
+        level.purge(order)
 
     def iter_levels(self) -> Iterator[Level]:
         """Levels from best to worst."""

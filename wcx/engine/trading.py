@@ -330,12 +330,8 @@ def _match(st: EngineState, market: Market, taker: Order, seq: int, ts: int, out
         if bound and (price > bound if is_buy else price < bound):
             return False
         lot_value = market.notional(price, step) if by_quote else 0
-        orders = level.orders
         while level.live:
-            maker = orders[0]
-            if not maker.is_open:
-                orders.popleft()
-                continue
+            maker = level.first()
             if maker.account == taker.account:
                 stp = taker.stp
                 if stp is not _CANCEL_TAKER:
