@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from msgspec.structs import astuple
 
@@ -197,9 +197,10 @@ def _release(funds: Balance, amount: int) -> None:
 
 
 def _unregister(st: EngineState, order: Order) -> None:
-    del st.orders[order.id]
+    key: Any = order.id  # boxed once for both dicts
+    del st.orders[key]
     owner = order.owner
-    del owner.orders[order.id]
+    del owner.orders[key]
     if order.client_order_id:
         del owner.client_ids[order.client_order_id]
 
@@ -438,9 +439,11 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     post_only: bool
     cid: str
     stp: SelfTradePrevention
-    (account_id, symbol, side, order_type, tif, price, quantity, quote_amount, post_only, cid, stp) = (
-        _astuple(cmd)
-    )
+    fields = _astuple(cmd)
+    (account_id, symbol, side, order_type, tif, price, quantity, quote_amount, post_only, cid, stp) = fields
+    # Dict keys and the event take the command's own int objects (typed Any, so mypyc keeps them as
+    # objects): an `int` local is unboxed, and boxing it again for each use allocates.
+    account_key: Any = fields[0]
     market = st.markets.get(symbol)
     code: Reject | None
     if market is None:
@@ -451,7 +454,7 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
         code = _validate_place(
             market, account_id, cid, order_type, tif, price, quantity, quote_amount, post_only
         )
-    account = st.accounts.get(account_id)
+    account = st.accounts.get(account_key)
     if code is None and cid and account and cid in account.client_ids:
         code = Reject.DUPLICATE_CLIENT_ORDER_ID
     if code is not None or market is None:
@@ -507,28 +510,28 @@ def place_order(st: EngineState, seq: int, ts: int, cmd: PlaceOrder, out: list[E
     if code is not None or account is None or funds is None:
         out.append(OrderRejected(seq, ts, account_id, symbol, code or Reject.INSUFFICIENT_FUNDS, 0, cid))
         return
-    order_id = order.id
-    st.next_order_id = order_id + 1
+    st.next_order_id = order.id + 1
     funds.available -= hold
     funds.held += hold
     order.hold = hold
     order.attach(account, funds)
-    st.orders[order_id] = order
-    account.orders[order_id] = order
+    order_key: Any = order.id  # boxed once for both dicts and the event
+    st.orders[order_key] = order
+    account.orders[order_key] = order
     if cid:
         account.client_ids[cid] = order
     out.append(
         _OrderAccepted(
             seq,
             ts,
-            order_id,
-            account_id,
+            order_key,
+            account_key,
             symbol,
             side,
             order_type,
             tif,
-            price,
-            order.quantity,
+            fields[5],
+            order.quantity if quote_amount else fields[6],  # a sell by quote amount sets its quantity
             quote_amount,
             hold,
             post_only,
