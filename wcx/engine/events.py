@@ -8,7 +8,9 @@ from wcx.engine.codes import CancelReason, ExpireReason, Reject
 from wcx.engine.commands import MarketStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 
 
-class Event(msgspec.Struct, frozen=True, tag=True, tag_field="kind", array_like=True, omit_defaults=True):
+class Event(
+    msgspec.Struct, frozen=True, tag=True, tag_field="kind", array_like=True, omit_defaults=True, gc=False
+):
     """Base of every event: the sequence number and timestamp (ns) of the causing command."""
 
     seq: int
