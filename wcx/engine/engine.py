@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from wcx.engine import admin, money, trading
 from wcx.engine.commands import (
@@ -45,6 +45,11 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
+# Under mypyc an imported name is a module-dict lookup on every use; a Final alias is a C static.
+_PlaceOrder: Final = PlaceOrder
+_CancelOrder: Final = CancelOrder
+
+
 class SequenceError(ValueError):
     """A command arrived with a sequence number that does not follow the last one applied."""
 
@@ -65,9 +70,9 @@ class Engine:
         # Trading commands call their handler directly: a native call, where the table's generic
         # Python call boxes seq and ts and parses arguments again.
         kind = type(command)
-        if kind is PlaceOrder:
+        if kind is _PlaceOrder:
             trading.place_order(self.state, seq, ts, cast(PlaceOrder, command), out)
-        elif kind is CancelOrder:
+        elif kind is _CancelOrder:
             trading.cancel_order(self.state, seq, ts, cast(CancelOrder, command), out)
         else:
             _HANDLERS[kind](self.state, seq, ts, command, out)
