@@ -59,7 +59,7 @@ def test_deposit_addresses_count_as_reserves_until_swept(database: Database) -> 
     state = EngineState(assets={"ETH": 18, "USDT": 6})
     owed = 3 * 10**18
     for user, amount in ((1, 2 * 10**18), (2, 10**18)):
-        state.account(user).available["ETH"] = amount
+        state.account(user).balance("ETH").available = amount
 
     async def body() -> None:
         async with database.connect() as db:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from wcx.engine.book import OrderBook
 from wcx.engine.commands import MarketStatus
@@ -47,14 +49,14 @@ class Account:
         return balance
 
     @property
-    def available(self) -> dict[str, int]:
-        """Available minor units per asset this account has had (a copy)."""
-        return {asset: balance.available for asset, balance in self.balances.items()}
+    def available(self) -> Mapping[str, int]:
+        """Available minor units per asset this account has had (read-only: change `balance(asset)`)."""
+        return MappingProxyType({asset: balance.available for asset, balance in self.balances.items()})
 
     @property
-    def held(self) -> dict[str, int]:
-        """Held minor units per asset this account has had (a copy)."""
-        return {asset: balance.held for asset, balance in self.balances.items()}
+    def held(self) -> Mapping[str, int]:
+        """Held minor units per asset this account has had (read-only: change `balance(asset)`)."""
+        return MappingProxyType({asset: balance.held for asset, balance in self.balances.items()})
 
 
 class Market:
