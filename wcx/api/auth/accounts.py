@@ -374,24 +374,25 @@ async def list_sessions(
 
 async def session_refusal(db: AsyncEngine, state: AuthState, user_id: int, session_id: str) -> str:
     """ "" when the session may be used, else the error code refusing it (briefly cached)."""
-    cached = state.sessions.get(session_id)
-    if cached is not None:
-        return cached
-    async with db.connect() as conn:
-        row = (
-            await conn.execute(
-                select(users.c.frozen)
-                .join(users, users.c.id == sessions.c.user_id)
-                .where(
-                    sessions.c.family_id == session_id,
-                    sessions.c.user_id == user_id,
-                    sessions.c.revoked_at.is_(None),
+
+    async def lookup() -> str:
+        async with db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.frozen)
+                    .join(users, users.c.id == sessions.c.user_id)
+                    .where(
+                        sessions.c.family_id == session_id,
+                        sessions.c.user_id == user_id,
+                        sessions.c.revoked_at.is_(None),
+                    )
+                    .limit(1)
                 )
-                .limit(1)
-            )
-        ).first()
-    refusal = "SESSION_REVOKED" if row is None else "ACCOUNT_FROZEN" if row.frozen else ""
-    state.sessions.put(session_id, refusal)
+            ).first()
+        return "SESSION_REVOKED" if row is None else "ACCOUNT_FROZEN" if row.frozen else ""
+
+    refusal = await state.sessions.load(session_id, lookup)
+    assert refusal is not None  # the lookup always answers a code ("" included)
     return refusal
 
 

@@ -166,30 +166,31 @@ async def key_refusal(db: AsyncEngine, key_id: int) -> str:
 
 async def _load(db: AsyncEngine, state: AuthState, key: str) -> KeyRecord | None:
     """The live key `key` (briefly cached), or None."""
-    record = state.api_keys.get(key)
-    if record is not None:
-        return record
-    async with db.connect() as conn:
-        row = (
-            await conn.execute(
-                select(api_keys, users.c.frozen)
-                .join(users, users.c.id == api_keys.c.user_id)
-                .where(api_keys.c.key == key, api_keys.c.revoked_at.is_(None))
-            )
-        ).first()
-    if row is None:
-        return None
-    record = KeyRecord(
-        id=row.id,
-        user_id=row.user_id,
-        hmac_secret=state.sealer.open(row.secret, f"api-key:{key}").decode() if row.kind == "hmac" else None,
-        public_key=signing.parse_public_key(row.public_key) if row.kind == "ed25519" else None,
-        permissions=frozenset(Permission(p) for p in row.permissions),
-        networks=tuple(_networks(row.ip_allowlist)),
-        frozen=row.frozen,
-    )
-    state.api_keys.put(key, record)
-    return record
+
+    async def lookup() -> KeyRecord | None:
+        async with db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(api_keys, users.c.frozen)
+                    .join(users, users.c.id == api_keys.c.user_id)
+                    .where(api_keys.c.key == key, api_keys.c.revoked_at.is_(None))
+                )
+            ).first()
+        if row is None:
+            return None
+        return KeyRecord(
+            id=row.id,
+            user_id=row.user_id,
+            hmac_secret=state.sealer.open(row.secret, f"api-key:{key}").decode()
+            if row.kind == "hmac"
+            else None,
+            public_key=signing.parse_public_key(row.public_key) if row.kind == "ed25519" else None,
+            permissions=frozenset(Permission(p) for p in row.permissions),
+            networks=tuple(_networks(row.ip_allowlist)),
+            frozen=row.frozen,
+        )
+
+    return await state.api_keys.load(key, lookup)
 
 
 async def authenticate_signed(
