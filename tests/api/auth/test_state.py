@@ -8,21 +8,13 @@ import pytest
 
 from wcx.api.auth.state import TtlCache
 
+from .conftest import FakeClock
+
 pytestmark = pytest.mark.anyio
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_concurrent_misses_share_one_lookup_and_a_miss_is_not_remembered() -> None:
-    cache: TtlCache[str] = TtlCache(Clock(), ttl_s=5.0)
+    cache: TtlCache[str] = TtlCache(FakeClock(), ttl_s=5.0)
     calls: list[str] = []
     gate = asyncio.Event()
 
@@ -47,21 +39,21 @@ async def test_concurrent_misses_share_one_lookup_and_a_miss_is_not_remembered()
 
 
 async def test_entries_expire_within_80_to_100_percent_of_the_ttl() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache: TtlCache[int] = TtlCache(clock, ttl_s=5.0)
     for n in range(200):
         cache.put(n, n)
-    clock.now += 3.99
+    clock.advance(3.99)
     assert all(cache.get(n) == n for n in range(200))
-    clock.now += 0.51  # 4.5 s: about half have expired (all or none: a chance of 2**-199)
+    clock.advance(0.51)  # 4.5 s: about half have expired (all or none: a chance of 2**-199)
     alive = sum(cache.get(n) is not None for n in range(200))
     assert 0 < alive < 200
-    clock.now += 0.51  # 5.01 s: none is trusted past the TTL
+    clock.advance(0.51)  # 5.01 s: none is trusted past the TTL
     assert all(cache.get(n) is None for n in range(200))
 
 
 async def test_a_clear_during_a_lookup_keeps_its_answer_out_of_the_cache() -> None:
-    cache: TtlCache[str] = TtlCache(Clock(), ttl_s=5.0)
+    cache: TtlCache[str] = TtlCache(FakeClock(), ttl_s=5.0)
     gate = asyncio.Event()
 
     async def before_revocation() -> str:
