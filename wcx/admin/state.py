@@ -7,7 +7,6 @@ Made on first use for a runtime (keyed by its database engine, like `wcx.api.aut
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from wcx.api.auth.passwords import Passwords
 from wcx.api.auth.store import MemoryStore, RedisStore, Store
 from wcx.api.auth.throttle import LoginThrottle
 from wcx.config.settings import Settings
+from wcx.per_runtime import PerRuntime
 
 
 class AdminState:
@@ -51,24 +51,21 @@ class AdminState:
         return datetime.fromtimestamp(self.clock(), UTC)
 
 
-_states: weakref.WeakKeyDictionary[Any, AdminState] = weakref.WeakKeyDictionary()
+_states: PerRuntime[AdminState] = PerRuntime(lambda runtime: AdminState(runtime.settings))
 
 
 def admin_state(runtime: Any) -> AdminState:
     """The runtime's AdminState, made from its settings on first use."""
-    state = _states.get(runtime.db)
-    if state is None:
-        state = _states[runtime.db] = AdminState(runtime.settings)
-    return state
+    return _states.get(runtime)
 
 
 def attach(runtime: Any, state: AdminState) -> None:
     """Use `state` for `runtime` (tests inject clocks and cheap hashers this way)."""
-    _states[runtime.db] = state
+    _states.attach(runtime, state)
 
 
 async def shutdown(runtime: Any) -> None:
     """Close the state's store connections (Redis), if any were opened."""
-    state = _states.pop(runtime.db, None)
+    state = _states.pop(runtime)
     if state is not None:
         await state.store.aclose()

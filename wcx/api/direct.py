@@ -24,8 +24,8 @@ from wcx.api import trading
 from wcx.api.access import authorize
 from wcx.api.errors import ApiError, error_response, invalid_request
 from wcx.api.principal import Permission
+from wcx.api.public import runtime_of
 from wcx.api.schemas import OrderIn
-from wcx.runtime import Runtime
 
 Handler = Callable[[Request, Response], Awaitable[BaseModel]]
 
@@ -83,22 +83,17 @@ async def _serve(scope: Scope, receive: Receive, send: Send, handler: Handler, s
     await answer(scope, receive, send)
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 async def _place(request: Request, response: Response) -> BaseModel:
     principal = await authorize(request, response, Permission.TRADE)
     # As FastAPI validates a body: from attributes, so a non-object names the same problem.
     order = OrderIn.model_validate(await _json_body(request), from_attributes=True)
-    return await trading.place_order(order, principal, _runtime(request), request, response)
+    return await trading.place_order(order, principal, await runtime_of(request), request, response)
 
 
 async def _cancel(request: Request, response: Response) -> BaseModel:
     principal = await authorize(request, response, Permission.TRADE)
     order_id = int(request.scope["path_params"]["order_id"])
-    return await trading.cancel_order(order_id, principal, _runtime(request))
+    return await trading.cancel_order(order_id, principal, await runtime_of(request))
 
 
 async def _json_body(request: Request) -> object:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from wcx.kyc.tables import (
 from wcx.kyc.tiers import KycConfig, TierLimits
 from wcx.kyc.vault import DocumentVault, Sealer, VaultError
 from wcx.kyc.views import DocumentView, HitView
+from wcx.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,7 @@ class KycCore:
         self.provider: KycProvider = provider or ManualReview()
         self.clock = clock
         # user id -> (monotonic expiry, tier): order entry reads the tier without a query per order.
-        self._tiers: dict[int, tuple[float, int]] = {}
-        self._tier_loads: dict[int, asyncio.Future[int]] = {}
+        self._tiers: TtlCache[int] = TtlCache(time.monotonic, TIER_CACHE_S, TIER_CACHE_SIZE)
 
     def tier_limits(self, tier: int) -> TierLimits:
         """What tier `tier` requires and allows."""

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcx.kyc.core import TIER_CACHE_S, TIER_CACHE_SIZE, KycCore
+from wcx.kyc.core import KycCore
 from wcx.kyc.limits import LimitExceeded, PriceSource, check_against, deposit_usage, withdrawal_usage
 from wcx.kyc.tables import kyc_profiles
 from wcx.kyc.views import LimitsView
@@ -47,35 +45,15 @@ class Profiles(KycCore):
         return self.default_tier if profile is None else int(profile.tier)
 
     async def cached_tier(self, db: AsyncEngine, user_id: int) -> int:
-        """`tier_of` through a short per-process cache (changes made in this process apply at once).
+        """`tier_of` through a short per-process cache (changes made in this process apply at once);
+        concurrent orders of a user share one read when the entry expires."""
 
-        One read per user when the entry expires, however many of their orders are in flight then
-        (each used to read on its own: hundreds of reads a second under load).
-        """
-        cached = self._tiers.get(user_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        shared = self._tier_loads.get(user_id)
-        if shared is not None:
-            await asyncio.wait([shared])
-            if not shared.cancelled():
-                return shared.result()
-        loading = self._tier_loads[user_id] = asyncio.get_running_loop().create_future()
-        try:
+        async def lookup() -> int:
             async with db.connect() as conn:
-                tier = await self.tier_of(conn, user_id)
-        except BaseException:
-            loading.cancel()  # whoever waits on it reads for themselves
-            raise
-        finally:
-            current = self._tier_loads.get(user_id) is loading  # False once set_tier ran meanwhile
-            if current:
-                del self._tier_loads[user_id]
-        loading.set_result(tier)
-        if current:
-            if len(self._tiers) >= TIER_CACHE_SIZE:
-                self._tiers.clear()
-            self._tiers[user_id] = (time.monotonic() + TIER_CACHE_S, tier)
+                return await self.tier_of(conn, user_id)
+
+        tier = await self._tiers.load(user_id, lookup)
+        assert tier is not None  # tier_of always answers one
         return tier
 
     async def review_hold(self, conn: AsyncConnection, user_id: int) -> bool:
@@ -94,8 +72,7 @@ class Profiles(KycCore):
     ) -> None:
         """Record the user's tier (upsert); used by decisions and by operators' overrides."""
         self.tier_limits(tier)
-        self._tiers.pop(user_id, None)
-        self._tier_loads.pop(user_id, None)
+        self._tiers.discard(user_id)
         now = self.clock()
         profile = await self._profile(conn, user_id)
         values: dict[str, Any] = {"tier": tier, "updated_at": now}

@@ -1,20 +1,19 @@
-"""The short caches of sessions and API keys: jittered expiry, one lookup per key, revocation wins."""
+"""The short cache of sessions, API keys and KYC tiers: jittered expiry, one lookup per key."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from api.auth.conftest import FakeClock
 
-from wcx.api.auth.state import TtlCache
-
-from .conftest import FakeClock
+from wcx.ttl_cache import TtlCache
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_concurrent_misses_share_one_lookup_and_a_miss_is_not_remembered() -> None:
-    cache: TtlCache[str] = TtlCache(FakeClock(), ttl_s=5.0)
+    cache: TtlCache[str] = TtlCache(FakeClock(), 5.0)
     calls: list[str] = []
     gate = asyncio.Event()
 
@@ -40,7 +39,7 @@ async def test_concurrent_misses_share_one_lookup_and_a_miss_is_not_remembered()
 
 async def test_entries_expire_within_80_to_100_percent_of_the_ttl() -> None:
     clock = FakeClock()
-    cache: TtlCache[int] = TtlCache(clock, ttl_s=5.0)
+    cache: TtlCache[int] = TtlCache(clock, 5.0)
     for n in range(200):
         cache.put(n, n)
     clock.advance(3.99)
@@ -53,7 +52,7 @@ async def test_entries_expire_within_80_to_100_percent_of_the_ttl() -> None:
 
 
 async def test_a_clear_during_a_lookup_keeps_its_answer_out_of_the_cache() -> None:
-    cache: TtlCache[str] = TtlCache(FakeClock(), ttl_s=5.0)
+    cache: TtlCache[str] = TtlCache(FakeClock(), 5.0)
     gate = asyncio.Event()
 
     async def before_revocation() -> str:

@@ -1,0 +1,72 @@
+"""A short-lived cache for values looked up from the database on hot paths (sessions, API keys, tiers)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
+
+
+@dataclass
+class TtlCache(Generic[V]):
+    """A small dict whose entries expire; cleared wholesale when it grows past `limit`.
+
+    Entries live between 80 % and 100 % of `ttl_s`, so keys loaded together do not all expire together,
+    and `load` shares one lookup between concurrent misses of a key: with 160 API keys loaded at start-up,
+    every 5 s all of them used to expire at once and each request in flight queried the database
+    (p99 ~150 ms at 2,000 orders/s instead of ~15 ms).
+    """
+
+    clock: Callable[[], float]
+    ttl_s: float
+    limit: int = 10_000
+    _entries: dict[Any, tuple[float, V]] = field(default_factory=dict)
+    _loading: dict[Any, asyncio.Future[V | None]] = field(default_factory=dict)
+    _generation: int = 0
+
+    def get(self, key: Any) -> V | None:
+        """The cached value, if still fresh."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        return entry[1]
+
+    def put(self, key: Any, value: V) -> None:
+        """Remember `value` for 80-100 % of `ttl_s` (never longer)."""
+        if len(self._entries) >= self.limit:
+            self._entries.clear()
+        self._entries[key] = (self.clock() + self.ttl_s * random.uniform(0.8, 1.0), value)
+
+    async def load(self, key: Any, lookup: Callable[[], Awaitable[V | None]]) -> V | None:
+        """The fresh cached value, else what `lookup` finds (remembered unless None), one lookup at a time."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        pending = self._loading.get(key)
+        if pending is None:
+            lookup_of = self._lookup(key, lookup, self._generation)
+            pending = self._loading[key] = asyncio.ensure_future(lookup_of)
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, key: Any, lookup: Callable[[], Awaitable[V | None]], generation: int) -> V | None:
+        try:
+            value = await lookup()
+        finally:
+            del self._loading[key]
+        if value is not None and generation == self._generation:  # not cleared meanwhile (a revocation)
+            self.put(key, value)
+        return value
+
+    def discard(self, key: Any) -> None:
+        """Forget `key` (its value changed), including what lookups in flight will find."""
+        self._entries.pop(key, None)
+        self._generation += 1
+
+    def clear(self) -> None:
+        """Forget everything (after a revocation), including what lookups in flight will find."""
+        self._entries.clear()
+        self._generation += 1
