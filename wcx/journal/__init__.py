@@ -25,6 +25,7 @@ from wcx.journal.snapshots import (
     load_newest_snapshot,
     read_snapshot,
 )
+from wcx.journal.tail import JournalTail
 
 __all__ = [
     "CODEC_VERSION",
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_SEGMENT_BYTES",
     "JournalCorruption",
     "JournalError",
+    "JournalTail",
     "JournalWriter",
     "Record",
     "SnapshotWriter",
