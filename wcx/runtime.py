@@ -43,6 +43,7 @@ from wcx.sequencer import Sequencer, SequencerFailedError
 from wcx.store.db import create_engine
 from wcx.store.migrate import current_revision, upgrade
 from wcx.store.projector import CHECKPOINT, Projector
+from wcx.store.projector_process import ProjectorProcess
 from wcx.store.schema import projector_checkpoints
 from wcx.stream import Bus, Publisher, create_bus
 
@@ -167,7 +168,11 @@ class Runtime:
         self._recovered = False
         self.journal_dir = settings.journal_root
         self.bus: Bus = create_bus(settings.redis_url)
-        self.projector = Projector(self.db)
+        self.projector: Projector | ProjectorProcess = (
+            ProjectorProcess(settings.resolved_database_url(), self.journal_dir, log_level=settings.log_level)
+            if settings.projector == "process" and not self.cluster.enabled
+            else Projector(self.db)
+        )
         self._publisher: Publisher | None = None
         self._lock = DataDirLock(self.data_dir)
         self._sequencer: Sequencer | None = None
@@ -246,7 +251,10 @@ class Runtime:
             await self._refresh_screening_lists()
             sequencer = self._sequencer = self._port = Sequencer.open(self.journal_dir)
             fresh = sequencer.last_seq == 0
-            await self.projector.start_from_journal(self.journal_dir)
+            if isinstance(self.projector, ProjectorProcess):
+                self.projector.start(sequencer.last_seq)  # catches up while the rest starts
+            else:
+                await self.projector.start_from_journal(self.journal_dir)
             sequencer.add_listener(self._note_events)
             sequencer.add_listener(self.projector.on_events)
             await self.bus.start()
@@ -256,6 +264,8 @@ class Runtime:
             await sequencer.start()
             if fresh:
                 await self._set_up_reference_data()
+            if isinstance(self.projector, ProjectorProcess):
+                await self.projector.wait_caught_up()
             tune_gc()
             self._recovered = True
             log.info("runtime started", seq=sequencer.last_seq, data_dir=str(self.data_dir), fresh=fresh)

@@ -94,6 +94,7 @@ async def runtime(
 ) -> AsyncIterator[Runtime]:
     """A started runtime over a fresh data directory (journal; SQLite unless `database_url` says)."""
     settings = load_settings(
+        projector="inline",  # the in-process tests need no second process; black-box tests run it
         data_dir=tmp_path / "data",
         wcx_env="development",
         redis_url="",

@@ -31,6 +31,7 @@ def anyio_backend() -> str:
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     """A started runtime over a fresh data directory (journal + SQLite) with cheap password hashing."""
     settings = load_settings(
+        projector="inline",  # the in-process tests need no second process; black-box tests run it
         data_dir=tmp_path / "data",
         wcx_env="development",
         redis_url="",

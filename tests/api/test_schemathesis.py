@@ -56,6 +56,7 @@ class LiveApi:
 
 def _runtime(data_dir: Path) -> Runtime:
     settings = load_settings(
+        projector="inline",  # the in-process tests need no second process; black-box tests run it
         data_dir=data_dir,
         wcx_env="development",
         redis_url="",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(900, gt=0)
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, gt=0)
     otel_exporter_otlp_endpoint: str = ""
+    projector: Literal["process", "inline"] = "process"
+    """Where the SQL projector runs: its own process (another core) or the server's event loop."""
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

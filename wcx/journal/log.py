@@ -267,6 +267,9 @@ class JournalWriter:
                 self.last_ts = self._last_ts_of(*segments[-2])
             self._fd = os.open(path, os.O_WRONLY)
             self._size = os.lseek(self._fd, 0, os.SEEK_END)
+            # A process killed after a write but before its fsync leaves records only in the page cache;
+            # recovery applies them, so make them durable before anything depends on them.
+            _datasync(self._fd)
             return
 
     @staticmethod

@@ -550,6 +550,7 @@ class Projector:
         self._checkpoint = 0
         self._head = 0
         self._mirror: _Mirror | None = None
+        self._scratch: Engine | None = None
         self._queue: deque[list[Event]] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -602,6 +603,7 @@ class Projector:
         """Catch up from the journal records (see `catch_up`), then write queued events as they come."""
         await self.read_checkpoint()
         await self.catch_up(records, engine=engine)
+        self._scratch = None  # live events come from the sequencer from here on
         self._closing = False
         self._task = asyncio.create_task(self._run(), name="projector")
 
@@ -612,24 +614,34 @@ class Projector:
         target = self._checkpoint
         if scratch.state.last_seq > target:
             raise ValueError(f"scratch engine is at seq {scratch.state.last_seq}, after checkpoint {target}")
-        mirror = await self._mirror_at(scratch.state) if scratch.state.last_seq == target else None
+        records = iter(records)
+        if scratch.state.last_seq < target:
+            for seq, ts, command in records:
+                if seq <= scratch.state.last_seq:
+                    continue
+                scratch.apply(seq, ts, command)
+                if seq == target:
+                    break
+        if scratch.state.last_seq != target:
+            raise ProjectionError(f"journal ends at seq {scratch.state.last_seq}, before checkpoint {target}")
+        self._mirror = await self._mirror_at(scratch.state)
+        self._scratch = scratch
+        await self.project_records(records)
+
+    async def project_records(self, records: Iterable[Record]) -> None:
+        """Apply journal records after the scratch engine's seq and write their events (after `catch_up`)."""
+        scratch, mirror = self._scratch, self._mirror
+        if scratch is None or mirror is None:
+            raise RuntimeError("catch_up first")
         pending: list[Event] = []
         for seq, ts, command in records:
             if seq <= scratch.state.last_seq:
                 continue
-            events = scratch.apply(seq, ts, command)
-            if mirror is None:
-                if seq == target:
-                    mirror = await self._mirror_at(scratch.state)
-                continue
-            pending += events
+            pending += scratch.apply(seq, ts, command)
             if len(pending) >= self.batch_max:
                 await self._project(mirror, pending, seq)
                 pending = []
-        if mirror is None:
-            raise ProjectionError(f"journal ends at seq {scratch.state.last_seq}, before checkpoint {target}")
         await self._project(mirror, pending, scratch.state.last_seq)
-        self._mirror = mirror
 
     async def flush(self) -> None:
         """Wait until every queued event is written."""

@@ -40,7 +40,9 @@ POSTGRES_SERVER = os.environ.get("WCX_TEST_DATABASE_URL", "postgresql://postgres
 
 def settings_in(path: Path, database_url: str = "") -> Settings:
     """Development settings over `path` (SQLite unless a database URL is given, no Redis)."""
-    return load_settings(data_dir=path, wcx_env="development", database_url=database_url, redis_url="")
+    return load_settings(
+        projector="inline", data_dir=path, wcx_env="development", database_url=database_url, redis_url=""
+    )
 
 
 async def _admin(sql: str) -> None:

@@ -83,7 +83,11 @@ async def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             hide_password=False
         )
     settings = load_settings(
-        data_dir=tmp_path / "data", wcx_env="development", redis_url="", database_url=database_url
+        projector="inline",  # the in-process tests need no second process; black-box tests run it
+        data_dir=tmp_path / "data",
+        wcx_env="development",
+        redis_url="",
+        database_url=database_url,
     )
     started = Runtime(settings)
     await started.start()

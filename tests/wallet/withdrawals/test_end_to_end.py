@@ -32,7 +32,11 @@ OUTSIDE = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 async def engine_balances(data_dir: Path) -> dict[tuple[int, str], tuple[int, int]]:
     """(account, asset) -> (available, held) of the engine recovered from the stopped server's journal."""
-    runtime = Runtime(load_settings(data_dir=data_dir, wcx_env="development", database_url="", redis_url=""))
+    runtime = Runtime(
+        load_settings(
+            projector="inline", data_dir=data_dir, wcx_env="development", database_url="", redis_url=""
+        )
+    )
     await runtime.start()
     try:
         state = runtime.engine.state
