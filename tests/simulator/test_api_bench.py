@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from wcx.simulator.api_bench import BenchOptions, run_api_bench
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wcx.simulator.api_bench import BenchOptions, ServerProcess, run_api_bench
 
 
 def test_a_tiny_run_acknowledges_orders_and_delivers_book_diffs() -> None:
@@ -27,3 +32,18 @@ def test_a_tiny_run_acknowledges_orders_and_delivers_book_diffs() -> None:
     assert figures["ws_gaps"] == 0 and figures["ws_drops"] == 0
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
     assert all(figures["phases"][name]["server_cpu_us_per_request"] > 0 for name in ("throughput", "floor"))
+
+
+def test_server_cpu_counts_its_child_processes(tmp_path: Path) -> None:
+    # A parent that idles while its child burns CPU: the projector process is such a child.
+    burn = "import time; end = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    script = f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', {burn!r}])\n"
+    script += "time.sleep(30)"
+    server = ServerProcess(tmp_path)
+    server.process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        time.sleep(1.5)
+        assert server.cpu_seconds() >= 0.45
+    finally:
+        server.process.kill()
+        server.process.wait()

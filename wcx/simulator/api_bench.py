@@ -155,10 +155,12 @@ class ServerProcess:
             self.process.wait()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server process (all its threads) so far."""
+        """User + system CPU of the server so far: its threads, its projector process, reaped children."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pid = self.process.pid
+        own = _cpu_ticks(pid, with_reaped_children=True)
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return (own + sum(_cpu_ticks(int(child)) for child in children)) / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self) -> str:
         """The end of the server's output."""
@@ -169,6 +171,15 @@ class ServerProcess:
         """(host, port) of the API listener."""
         host, _, port = self.url.removeprefix("http://").rpartition(":")
         return host, int(port)
+
+
+def _cpu_ticks(pid: int, *, with_reaped_children: bool = False) -> int:
+    """utime + stime of a process (+ cutime + cstime); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0
+    return sum(int(value) for value in fields[11 : 15 if with_reaped_children else 13])
 
 
 def provision(url: str, users: int, keys_per_user: int) -> list[Credential]:
