@@ -22,6 +22,7 @@ from wcx.api.auth.accounts import aware, now_utc
 from wcx.api.auth.state import AuthState
 from wcx.api.errors import ApiError
 from wcx.api.principal import Permission, Principal
+from wcx.batched import BatchedLookup
 from wcx.store.schema import api_keys, users
 
 MAX_KEYS = 20
@@ -165,23 +166,28 @@ async def key_refusal(db: AsyncEngine, key_id: int) -> str:
 
 
 async def _load(db: AsyncEngine, state: AuthState, key: str) -> KeyRecord | None:
-    """The live key `key` (briefly cached), or None."""
+    """The live key `key` (briefly cached; misses share queries), or None."""
+    batches = state.key_lookups
+    if batches is None:
+        batches = state.key_lookups = BatchedLookup(lambda keys: _fetch_keys(db, state, keys))
+    return await state.api_keys.load(key, lambda: batches.get(key))
 
-    async def lookup() -> KeyRecord | None:
-        async with db.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(api_keys, users.c.frozen)
-                    .join(users, users.c.id == api_keys.c.user_id)
-                    .where(api_keys.c.key == key, api_keys.c.revoked_at.is_(None))
-                )
-            ).first()
-        if row is None:
-            return None
-        return KeyRecord(
+
+async def _fetch_keys(db: AsyncEngine, state: AuthState, keys: list[str]) -> dict[str, KeyRecord]:
+    """The live keys among `keys`, in one query."""
+    async with db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(api_keys, users.c.frozen)
+                .join(users, users.c.id == api_keys.c.user_id)
+                .where(api_keys.c.key.in_(keys), api_keys.c.revoked_at.is_(None))
+            )
+        ).all()
+    return {
+        row.key: KeyRecord(
             id=row.id,
             user_id=row.user_id,
-            hmac_secret=state.sealer.open(row.secret, f"api-key:{key}").decode()
+            hmac_secret=state.sealer.open(row.secret, f"api-key:{row.key}").decode()
             if row.kind == "hmac"
             else None,
             public_key=signing.parse_public_key(row.public_key) if row.kind == "ed25519" else None,
@@ -189,8 +195,8 @@ async def _load(db: AsyncEngine, state: AuthState, key: str) -> KeyRecord | None
             networks=tuple(_networks(row.ip_allowlist)),
             frozen=row.frozen,
         )
-
-    return await state.api_keys.load(key, lookup)
+        for row in rows
+    }
 
 
 async def authenticate_signed(

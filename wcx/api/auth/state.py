@@ -15,6 +15,7 @@ from wcx.api.auth.crypto import Sealer
 from wcx.api.auth.passwords import Passwords
 from wcx.api.auth.store import MemoryStore, RedisStore, Store
 from wcx.api.auth.throttle import LoginThrottle
+from wcx.batched import BatchedLookup
 from wcx.config.settings import Settings
 from wcx.per_runtime import PerRuntime
 from wcx.ttl_cache import TtlCache
@@ -51,6 +52,7 @@ class AuthState:
         # session family id -> "" when usable, else the error code that refuses it
         self.sessions: TtlCache[str] = TtlCache(clock, CACHE_TTL_S)
         self.api_keys: TtlCache[KeyRecord] = TtlCache(clock, CACHE_TTL_S)
+        self.key_lookups: BatchedLookup[str, KeyRecord] | None = None  # made with the runtime's database
 
 
 _states: PerRuntime[AuthState] = PerRuntime(lambda runtime: AuthState(runtime.settings))
