@@ -593,11 +593,15 @@ class Projector:
 
     async def start_from_journal(self, journal_root: Path) -> None:
         """Project the journal beyond the SQL checkpoint (after a crash or a restore), then follow live."""
+        base, base_seq = await self.replay_base(journal_root)
+        await self.start(read_records(journal_root, base_seq + 1), engine=base)
+
+    async def replay_base(self, journal_root: Path) -> tuple[Engine | None, int]:
+        """Read the checkpoint; the newest snapshot at or before it (and its seq), else (None, 0)."""
         checkpoint = await self.read_checkpoint()
         found = load_newest_snapshot(journal_root)
         # A snapshot at or before the checkpoint saves replaying the journal from seq 1.
-        base, base_seq = found if found is not None and found[1] <= checkpoint else (None, 0)
-        await self.start(read_records(journal_root, base_seq + 1), engine=base)
+        return found if found is not None and found[1] <= checkpoint else (None, 0)
 
     async def start(self, records: Iterable[Record] = (), *, engine: Engine | None = None) -> None:
         """Catch up from the journal records (see `catch_up`), then write queued events as they come."""

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from wcx.engine import Event
-from wcx.journal import JournalTail, Record, load_newest_snapshot
+from wcx.journal import JournalTail, Record
 from wcx.store.db import create_engine
 from wcx.store.projector import PROJECTOR_LAG, Projector
 
@@ -248,9 +248,8 @@ async def _follow(database_url: str, journal_root: Path, shared: SharedState, do
     db = create_engine(database_url)
     projector = Projector(db)
     try:
-        shared[CHECKPOINT] = checkpoint = await projector.read_checkpoint()
-        found = load_newest_snapshot(journal_root)
-        base, base_seq = found if found is not None and found[1] <= checkpoint else (None, 0)
+        base, base_seq = await projector.replay_base(journal_root)
+        shared[CHECKPOINT] = projector.checkpoint
         tail = JournalTail(journal_root, base_seq + 1)
         try:
             await projector.catch_up(_durable(tail, shared), engine=base)
