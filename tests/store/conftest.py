@@ -21,6 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.bootstrap import setup_commands
@@ -304,9 +305,16 @@ def rich_journal(count: int = 2_500, seed: int = 5) -> Journal:
     return journal
 
 
-async def project(db: AsyncEngine, journal: Journal, *, batch_max: int = 1000, seed: int = 0) -> Projector:
+async def project(
+    db: AsyncEngine,
+    journal: Journal,
+    *,
+    batch_max: int = 1000,
+    seed: int = 0,
+    writer: SqlEngine | None = None,
+) -> Projector:
     """Deliver the journal's events to a fresh projector in sequencer-like batches, flush, stop."""
-    projector = Projector(db, batch_max=batch_max)
+    projector = Projector(db, batch_max=batch_max, writer=writer)
     await projector.start()
     for batch in journal.batches(seed=seed):
         projector.on_events(batch)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wcx.engine import CancelOrder, CreditDeposit, Engine, PlaceOrder, Side
 from wcx.engine.events import OrderFilled
 from wcx.marketdata.candles import as_utc
+from wcx.store.db import create_blocking_engine
 from wcx.store.projector import ProjectionError, Projector
 from wcx.store.schema import fills, ledger_entries, market_trades, orders, projector_checkpoints
 
@@ -249,6 +250,67 @@ def test_a_second_writer_is_detected(database: Database) -> None:
                 await second.stop()
 
     run(body())
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # asyncpg has no thread hand-offs to save
+def test_a_blocking_writer_writes_the_same_rows(database: Database) -> None:
+    journal = rich_journal(600, seed=14)
+
+    async def body() -> None:
+        async with database.connect() as db:
+            await project(db, journal, batch_max=200)
+            expected = await dump(db)
+            await database_reset(db)
+            writer = create_blocking_engine(database.url)
+            assert writer is not None
+            try:
+                await project(db, journal, batch_max=200, writer=writer)
+                assert await dump(db) == expected
+                # The compare-and-set of the checkpoint holds on this path too.
+                await database_reset(db)
+                late = Projector(db, writer=writer)
+                await late.start()
+                async with db.begin() as connection:
+                    await connection.execute(projector_checkpoints.update().values(seq=7))
+                late.on_events(journal.events[0])
+                with pytest.raises(ProjectionError, match="second projector"):
+                    await late.stop()
+            finally:
+                writer.dispose()
+
+    run(body())
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["async", "blocking"])
+def test_the_checkpoint_moves_only_after_the_commit(database: Database, blocking: bool) -> None:
+    journal = rich_journal(300, seed=15)
+    writer = create_blocking_engine(database.url) if blocking else None
+    if blocking and database.backend != "sqlite":
+        assert writer is None  # asyncpg has no thread hand-offs to save
+        assert create_blocking_engine("sqlite:///:memory:") is None  # another connection, another database
+        return
+
+    async def body() -> None:
+        async with database.connect() as db:
+            projector = Projector(db, batch_max=100, writer=writer)
+            at_commit: list[int] = []
+            # A reader that sees the checkpoint must find the rows it covers (read-your-writes).
+            event.listen(
+                writer or db.sync_engine, "commit", lambda _conn: at_commit.append(projector.checkpoint)
+            )
+            await projector.start()
+            for batch in journal.batches(seed=3):
+                projector.on_events(batch)
+            await projector.stop()
+            written = at_commit[1:]  # the first commit creates the checkpoint row
+            assert len(written) >= 3 and written == sorted(written)
+            assert written[-1] < projector.checkpoint == journal.records[-1][0]
+
+    try:
+        run(body())
+    finally:
+        if writer is not None:
+            writer.dispose()
 
 
 def test_lag_gauge_follows_the_queue(database: Database) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -41,5 +42,16 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         engine = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    instrument(engine.sync_engine)
+    return engine
+
+
+def create_blocking_engine(url: str) -> Engine | None:
+    """A synchronous engine for `url` when it is a SQLite file (the driver is in-process), else None."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    engine = create_sync_engine(parsed.set(drivername="sqlite"))
+    event.listen(engine, "connect", _sqlite_pragmas)
     instrument(engine)
     return engine

@@ -11,8 +11,7 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Engine, event
 
 OPERATIONS = ("select", "insert", "update", "delete", "other")
 _STARTED = "wcx_query_started"
@@ -62,9 +61,8 @@ def _checkin(*_args: Any) -> None:
     POOL_IN_USE.dec()
 
 
-def instrument(engine: AsyncEngine) -> None:
-    """Time every statement of `engine` and track its pool."""
-    sync = engine.sync_engine
+def instrument(sync: Engine) -> None:
+    """Time every statement of `sync` (an engine, or an async engine's `sync_engine`) and track its pool."""
     event.listen(sync, "before_cursor_execute", _before)
     event.listen(sync, "after_cursor_execute", _after)
     event.listen(sync, "handle_error", _error)

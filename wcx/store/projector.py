@@ -44,8 +44,10 @@ from typing import Any
 
 from prometheus_client import Gauge
 from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.engine import (
     ADJUSTMENT_ACCOUNT,
@@ -99,6 +101,11 @@ _ORDER_UPDATE = (
     update(orders)
     .where(orders.c.order_id == bindparam("b_order_id"))
     .values({name: bindparam(name) for name in _ORDER_CHANGES})
+)
+_CHECKPOINT_MOVE = (
+    update(projector_checkpoints)
+    .where(projector_checkpoints.c.name == CHECKPOINT, projector_checkpoints.c.seq == bindparam("b_seq"))
+    .values(seq=bindparam("seq"), updated_at=bindparam("updated_at"))
 )
 _CANDLE_KEY = tuple_(candles.c.symbol, candles.c.interval, candles.c.open_time)
 _CANDLE_UPDATE = (
@@ -504,10 +511,10 @@ class _Mirror:
         self._gone(self.open[event.order_id], "expired", event.reason.value)
 
 
-async def _upsert_candles(connection: AsyncConnection, batch: dict[CandleKey, Ohlcv]) -> None:
+def _upsert_candles(connection: Connection, batch: dict[CandleKey, Ohlcv]) -> None:
     """Merge the batch's aggregates into stored candles (read, merge in Python: amounts are exact ints)."""
     keys = list(batch)
-    result = await connection.execute(select(candles).where(_CANDLE_KEY.in_(keys)))
+    result = connection.execute(select(candles).where(_CANDLE_KEY.in_(keys)))
     stored = {(r.symbol, r.interval, as_utc(r.open_time)): r for r in result}
     inserts, updates = [], []
     for key, later in batch.items():
@@ -524,9 +531,38 @@ async def _upsert_candles(connection: AsyncConnection, batch: dict[CandleKey, Oh
         del values["open"]
         updates.append({"b_symbol": symbol, "b_interval": interval, "b_open_time": open_time, **values})
     if inserts:
-        await connection.execute(insert(candles), inserts)
+        connection.execute(insert(candles), inserts)
     if updates:
-        await connection.execute(_CANDLE_UPDATE, updates)
+        connection.execute(_CANDLE_UPDATE, updates)
+
+
+def write_rows(connection: Connection, rows: _Rows, checkpoint: int) -> int:
+    """Write a batch's rows and move the checkpoint from `checkpoint` (in the caller's transaction);
+    the new checkpoint. Blocking, so it runs with `run_sync` on an async connection."""
+    moved = connection.execute(
+        _CHECKPOINT_MOVE, {"b_seq": checkpoint, "seq": rows.last_seq, "updated_at": datetime.now(UTC)}
+    )
+    if moved.rowcount != 1:
+        seq = connection.scalar(
+            select(projector_checkpoints.c.seq).where(projector_checkpoints.c.name == CHECKPOINT)
+        )
+        if seq != rows.last_seq:
+            raise ProjectionError(f"checkpoint is {seq}, expected {checkpoint}: a second projector?")
+        # An earlier attempt committed but its acknowledgement was lost.
+        return int(seq)
+    for table, values in (
+        (orders, rows.new_orders),
+        (fills, rows.fills),
+        (ledger_entries, rows.ledger),
+        (market_trades, rows.trades),
+    ):
+        if values:
+            connection.execute(insert(table), values)
+    if rows.changed_orders:
+        connection.execute(_ORDER_UPDATE, rows.changed_orders)
+    if rows.candles:
+        _upsert_candles(connection, rows.candles)
+    return rows.last_seq
 
 
 def _ohlcv_values(candle: Ohlcv) -> dict[str, int]:
@@ -544,8 +580,11 @@ def _ohlcv_values(candle: Ohlcv) -> dict[str, int]:
 class Projector:
     """Writes engine events to SQL in batches, exactly once by seq, resuming from its checkpoint."""
 
-    def __init__(self, db: AsyncEngine, *, batch_max: int = 1000) -> None:
+    def __init__(self, db: AsyncEngine, *, batch_max: int = 1000, writer: SqlEngine | None = None) -> None:
         self.db = db
+        # A blocking engine for the writes, for a process that has nothing else to do meanwhile: on
+        # SQLite it saves aiosqlite's thread hand-offs, most of the projector process's CPU.
+        self._writer = writer
         self.batch_max = batch_max
         self._checkpoint = 0
         self._head = 0
@@ -719,36 +758,11 @@ class Projector:
         PROJECTOR_LAG.set(self.lag_seq)
 
     async def _write(self, rows: _Rows) -> None:
-        async with self.db.begin() as connection:
-            moved = await connection.execute(
-                update(projector_checkpoints)
-                .where(
-                    projector_checkpoints.c.name == CHECKPOINT,
-                    projector_checkpoints.c.seq == self._checkpoint,
-                )
-                .values(seq=rows.last_seq, updated_at=datetime.now(UTC))
-            )
-            if moved.rowcount != 1:
-                seq = await connection.scalar(
-                    select(projector_checkpoints.c.seq).where(projector_checkpoints.c.name == CHECKPOINT)
-                )
-                if seq != rows.last_seq:
-                    raise ProjectionError(
-                        f"checkpoint is {seq}, expected {self._checkpoint}: a second projector?"
-                    )
-                # An earlier attempt committed but its acknowledgement was lost.
-                self._checkpoint = seq
-                return
-            for table, values in (
-                (orders, rows.new_orders),
-                (fills, rows.fills),
-                (ledger_entries, rows.ledger),
-                (market_trades, rows.trades),
-            ):
-                if values:
-                    await connection.execute(insert(table), values)
-            if rows.changed_orders:
-                await connection.execute(_ORDER_UPDATE, rows.changed_orders)
-            if rows.candles:
-                await _upsert_candles(connection, rows.candles)
-        self._checkpoint = rows.last_seq
+        # The checkpoint moves only once the transaction has committed: readers wait on it.
+        if self._writer is not None:
+            with self._writer.begin() as connection:
+                checkpoint = write_rows(connection, rows, self._checkpoint)
+        else:
+            async with self.db.begin() as connection:
+                checkpoint = await connection.run_sync(write_rows, rows, self._checkpoint)
+        self._checkpoint = checkpoint

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from wcx.engine import Event
 from wcx.journal import JournalTail, Record
-from wcx.store.db import create_engine
+from wcx.store.db import create_blocking_engine, create_engine
 from wcx.store.projector import PROJECTOR_LAG, Projector
 
 logger = logging.getLogger(__name__)
@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
 async def _follow(database_url: str, journal_root: Path, shared: SharedState, doorbell: int) -> None:
     parent = os.getppid()
     db = create_engine(database_url)
-    projector = Projector(db)
+    writer = create_blocking_engine(database_url)
+    projector = Projector(db, writer=writer)
     try:
         base, base_seq = await projector.replay_base(journal_root)
         shared[CHECKPOINT] = projector.checkpoint
@@ -269,6 +270,8 @@ async def _follow(database_url: str, journal_root: Path, shared: SharedState, do
             tail.close()
     finally:
         await db.dispose()
+        if writer is not None:
+            writer.dispose()
 
 
 def _durable(tail: JournalTail, shared: SharedState) -> Iterator[Record]:
