@@ -65,3 +65,54 @@ async def test_a_clear_during_a_lookup_keeps_its_answer_out_of_the_cache() -> No
     gate.set()
     assert await pending == "live"  # the caller that started it gets its answer...
     assert cache.get("key") is None  # ...but the next one looks again
+
+
+async def test_an_entry_used_after_half_its_ttl_answers_at_once_and_is_refreshed_behind() -> None:
+    clock = FakeClock()
+    cache: TtlCache[int] = TtlCache(clock, 5.0)
+    calls: list[float] = []
+    gate = asyncio.Event()
+
+    async def lookup() -> int:
+        calls.append(clock())
+        await gate.wait()
+        return len(calls)
+
+    gate.set()
+    assert await cache.load("k", lookup) == 1
+    gate.clear()
+    clock.advance(2.4)
+    assert await cache.load("k", lookup) == 1 and len(calls) == 1  # young: no lookup started
+    clock.advance(0.2)  # 2.6 s, past half the TTL: answered from the cache while a refresh runs
+    assert await asyncio.wait_for(cache.load("k", lookup), 0.1) == 1
+    assert await asyncio.wait_for(cache.load("k", lookup), 0.1) == 1
+    assert len(calls) == 2  # one refresh at a time
+    gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    clock.advance(3.0)  # 5.6 s: past the first entry's TTL, inside the refreshed one's
+    assert cache.get("k") == 2
+
+
+async def test_a_refresh_that_finds_nothing_drops_the_entry_and_a_failed_one_lets_it_expire() -> None:
+    clock = FakeClock()
+    cache: TtlCache[str] = TtlCache(clock, 5.0)
+    cache.put("revoked", "live")
+    cache.put("flaky", "live")
+    clock.advance(3.0)
+
+    async def gone() -> None:
+        return None
+
+    async def broken() -> str:
+        raise OSError("database down")
+
+    assert await cache.load("revoked", gone) == "live"  # still within its TTL when asked
+    assert await cache.load("flaky", broken) == "live"
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert cache.get("revoked") is None  # the refresh saw the revocation
+    assert cache.get("flaky") == "live"  # a failed refresh changes nothing...
+    clock.advance(2.01)
+    with pytest.raises(OSError, match="database down"):  # ...until it expires: then the error shows
+        await cache.load("flaky", broken)

@@ -18,13 +18,16 @@ class TtlCache(Generic[V]):
     Entries live between 80 % and 100 % of `ttl_s`, so keys loaded together do not all expire together,
     and `load` shares one lookup between concurrent misses of a key: with 160 API keys loaded at start-up,
     every 5 s all of them used to expire at once and each request in flight queried the database
-    (p99 ~150 ms at 2,000 orders/s instead of ~15 ms).
+    (p99 ~150 ms at 2,000 orders/s instead of ~15 ms). An entry used after half its TTL is looked up
+    again in the background while it keeps answering, so a key in steady use never makes a request wait
+    for the database; no entry is trusted longer than before.
     """
 
     clock: Callable[[], float]
     ttl_s: float
     limit: int = 10_000
-    _entries: dict[Any, tuple[float, V]] = field(default_factory=dict)
+    _entries: dict[Any, tuple[float, float, V]] = field(default_factory=dict)
+    """key → (expires at, refresh from, value)"""
     _loading: dict[Any, asyncio.Future[V | None]] = field(default_factory=dict)
     _generation: int = 0
 
@@ -33,31 +36,39 @@ class TtlCache(Generic[V]):
         entry = self._entries.get(key)
         if entry is None or entry[0] <= self.clock():
             return None
-        return entry[1]
+        return entry[2]
 
     def put(self, key: Any, value: V) -> None:
         """Remember `value` for 80-100 % of `ttl_s` (never longer)."""
         if len(self._entries) >= self.limit:
             self._entries.clear()
-        self._entries[key] = (self.clock() + self.ttl_s * random.uniform(0.8, 1.0), value)
+        now = self.clock()
+        self._entries[key] = (now + self.ttl_s * random.uniform(0.8, 1.0), now + self.ttl_s / 2, value)
 
     async def load(self, key: Any, lookup: Callable[[], Awaitable[V | None]]) -> V | None:
-        """The fresh cached value, else what `lookup` finds (remembered unless None), one lookup at a time."""
-        found = self.get(key)
-        if found is not None:
-            return found
-        pending = self._loading.get(key)
-        if pending is None:
-            lookup_of = self._lookup(key, lookup, self._generation)
-            pending = self._loading[key] = asyncio.ensure_future(lookup_of)
+        """The fresh cached value, else what `lookup` finds (remembered unless None), one lookup at a time;
+        past half its TTL a cached value still answers while `lookup` refreshes it in the background."""
+        entry = self._entries.get(key)
+        now = self.clock()
+        if entry is not None and entry[0] > now:
+            if entry[1] <= now and key not in self._loading:
+                self._start(key, lookup).add_done_callback(_consume_error)
+            return entry[2]
+        pending = self._loading.get(key) or self._start(key, lookup)
         return await asyncio.shield(pending)
+
+    def _start(self, key: Any, lookup: Callable[[], Awaitable[V | None]]) -> asyncio.Future[V | None]:
+        pending = self._loading[key] = asyncio.ensure_future(self._lookup(key, lookup, self._generation))
+        return pending
 
     async def _lookup(self, key: Any, lookup: Callable[[], Awaitable[V | None]], generation: int) -> V | None:
         try:
             value = await lookup()
         finally:
             del self._loading[key]
-        if value is not None and generation == self._generation:  # not cleared meanwhile (a revocation)
+        if value is None:
+            self._entries.pop(key, None)  # gone from the database: a refreshed entry must not outlive it
+        elif generation == self._generation:  # not cleared meanwhile (a revocation)
             self.put(key, value)
         return value
 
@@ -70,3 +81,9 @@ class TtlCache(Generic[V]):
         """Forget everything (after a revocation), including what lookups in flight will find."""
         self._entries.clear()
         self._generation += 1
+
+
+def _consume_error(refresh: asyncio.Future[Any]) -> None:
+    # A failed background refresh leaves the entry to expire; the next miss looks up again and raises.
+    if not refresh.cancelled():
+        refresh.exception()
