@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
+REFRESH_AFTER = 0.7
+"""Share of the TTL after which a used entry is refreshed in the background (entries expire after 0.8-1)."""
 
 
 @dataclass
@@ -18,7 +20,7 @@ class TtlCache(Generic[V]):
     Entries live between 80 % and 100 % of `ttl_s`, so keys loaded together do not all expire together,
     and `load` shares one lookup between concurrent misses of a key: with 160 API keys loaded at start-up,
     every 5 s all of them used to expire at once and each request in flight queried the database
-    (p99 ~150 ms at 2,000 orders/s instead of ~15 ms). An entry used after half its TTL is looked up
+    (p99 ~150 ms at 2,000 orders/s instead of ~15 ms). An entry used after 70 % of its TTL is looked up
     again in the background while it keeps answering, so a key in steady use never makes a request wait
     for the database; no entry is trusted longer than before.
     """
@@ -43,11 +45,12 @@ class TtlCache(Generic[V]):
         if len(self._entries) >= self.limit:
             self._entries.clear()
         now = self.clock()
-        self._entries[key] = (now + self.ttl_s * random.uniform(0.8, 1.0), now + self.ttl_s / 2, value)
+        expires = now + self.ttl_s * random.uniform(0.8, 1.0)
+        self._entries[key] = (expires, now + self.ttl_s * REFRESH_AFTER, value)
 
     async def load(self, key: Any, lookup: Callable[[], Awaitable[V | None]]) -> V | None:
         """The fresh cached value, else what `lookup` finds (remembered unless None), one lookup at a time;
-        past half its TTL a cached value still answers while `lookup` refreshes it in the background."""
+        past 70 % of its TTL a cached value still answers while `lookup` refreshes it in the background."""
         entry = self._entries.get(key)
         now = self.clock()
         if entry is not None and entry[0] > now:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import time
@@ -58,6 +59,9 @@ class GatewayMiddleware:
         # (path regex, limit): upload routes that need more than the default.
         self.large_bodies = tuple((re.compile(pattern), limit) for pattern, limit in large_bodies)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # Asked once (Starlette builds this middleware at the first request, after start-up installed
+        # any exporter): OpenTelemetry looks the provider up in the environment on every call.
+        self.traced = tracing_enabled()
 
     def _limit(self, path: str) -> int:
         for pattern, limit in self.large_bodies:
@@ -84,7 +88,7 @@ class GatewayMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        traced = tracing_enabled()
+        traced = self.traced
         span_scope = tracer.start_as_current_span(f"{method} {scope['path']}") if traced else nullcontext()
         with span_scope as span:
             bind_request(request_id, current_trace_id() if traced else "")
@@ -104,16 +108,17 @@ class GatewayMiddleware:
                 requests, duration = self._metrics(method, template, status)
                 requests.inc()
                 duration.observe(elapsed)
-                client = scope.get("client")
-                access_log.info(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    route=template,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                    client=client[0] if client else None,
-                )
+                if access_log.isEnabledFor(logging.INFO):  # what filter_by_level decides, without the chain
+                    client = scope.get("client")
+                    access_log.info(
+                        "request",
+                        method=method,
+                        path=scope["path"],
+                        route=template,
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 3),
+                        client=client[0] if client else None,
+                    )
 
     def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
         """The request counter and duration histogram children of one label set (looked up once)."""
