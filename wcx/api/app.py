@@ -108,7 +108,7 @@ class GatewayMiddleware:
                 requests, duration = self._metrics(method, template, status)
                 requests.inc()
                 duration.observe(elapsed)
-                if access_log.isEnabledFor(logging.INFO):  # what filter_by_level decides, without the chain
+                if access_log.is_enabled_for(logging.INFO):  # what filter_by_level decides, without the chain
                     client = scope.get("client")
                     access_log.info(
                         "request",
