@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from wcx.config.settings import Settings, load_settings
-from wcx.engine import CancelAll, CreditDeposit
+from wcx.engine import CancelAll, CreditDeposit, PlaceOrder, Side
+from wcx.marketdata.candles import INTERVALS
 from wcx.runtime import DataDirLockedError, Runtime, lock_is_held, read_lock_info
 from wcx.store import queries
 
@@ -59,6 +61,35 @@ async def test_reference_data_is_set_up_once_and_state_survives_a_restart(tmp_pa
         ledger = await queries.ledger(again.db, 5)
         assert [(e.asset, e.available_delta) for e in ledger.items] == [("BTC", 123)]
         assert await again.database_ready()
+    finally:
+        await again.stop()
+
+
+async def test_the_websocket_ticker_and_candles_survive_a_restart(tmp_path: Path) -> None:
+    btc, usdt = 10**8, 10**6
+    runtime = Runtime(settings_in(tmp_path))
+    await runtime.start()
+    await runtime.submit(CreditDeposit(1, "BTC", btc, "seed-btc"))
+    await runtime.submit(CreditDeposit(2, "USDT", 100_000 * usdt, "seed-usdt"))
+    for price in (60_000, 61_000, 59_500):
+        await runtime.submit(PlaceOrder(1, "BTC-USDT", Side.SELL, price=price * usdt, quantity=btc // 10))
+        await runtime.submit(PlaceOrder(2, "BTC-USDT", Side.BUY, price=price * usdt, quantity=btc // 10))
+
+    def market_data(runtime: Runtime) -> list[dict[str, object]]:
+        found = [runtime.publisher.ticker_snapshot("BTC-USDT")]
+        found += [runtime.publisher.candle_snapshot("BTC-USDT", interval) for interval in INTERVALS]
+        messages = [orjson.loads(snapshot[1]) for snapshot in found if snapshot is not None]
+        return [{k: v for k, v in m.items() if k not in ("seq", "ts")} for m in messages]
+
+    before = market_data(runtime)
+    assert len(before) == 1 + len(INTERVALS)
+    assert (before[0]["trades"], before[0]["high"], before[0]["low"]) == (3, "61000.000000", "59500.000000")
+    await runtime.stop()
+
+    again = Runtime(settings_in(tmp_path))
+    await again.start()
+    try:
+        assert market_data(again) == before  # from SQL history, not empty until the next trade
     finally:
         await again.stop()
 

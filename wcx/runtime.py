@@ -32,6 +32,7 @@ from wcx.config.settings import Settings
 from wcx.engine import Command, Engine, Event, PlaceOrder
 from wcx.engine.events import CommandRejected, OrderRejected
 from wcx.kyc import KycService, create_kyc_service, load_kyc_settings
+from wcx.marketdata.candles import Ohlcv
 from wcx.observability.logging import get_logger
 from wcx.observability.metrics import (
     ENGINE_ERRORS,
@@ -40,6 +41,7 @@ from wcx.observability.metrics import (
     ORDERS_PROCESSED,
 )
 from wcx.sequencer import Sequencer, SequencerFailedError
+from wcx.store import queries
 from wcx.store.db import create_engine
 from wcx.store.migrate import current_revision, upgrade
 from wcx.store.projector import CHECKPOINT, Projector
@@ -266,6 +268,8 @@ class Runtime:
                 await self._set_up_reference_data()
             if isinstance(self.projector, ProjectorProcess):
                 await self.projector.wait_caught_up()
+            if not fresh:
+                await self._seed_market_history(self._publisher)
             tune_gc()
             self._recovered = True
             log.info("runtime started", seq=sequencer.last_seq, data_dir=str(self.data_dir), fresh=fresh)
@@ -401,6 +405,25 @@ class Runtime:
                 checkpoint = self.projector.checkpoint
         return True
 
+    async def _seed_market_history(self, publisher: Publisher) -> None:
+        """Start the WebSocket ticker and candles from SQL history: SQL holds every trade up to the
+        publisher's seq (else a restart would show a market's 24 h ticker empty until its next trade)."""
+        seq = publisher.last_seq
+        if self.projector.checkpoint != seq:
+            log.warning("market history not seeded", checkpoint=self.projector.checkpoint, seq=seq)
+            return
+        now = time.time_ns()
+        for symbol in self.engine.state.markets:
+            minutes, current = await queries.market_history(self.db, symbol, now)
+            if publisher.last_seq != seq:  # a trade meanwhile would be counted from SQL and from memory
+                log.warning("market history seeding stopped by new events", seq=publisher.last_seq)
+                return
+            publisher.seed_history(
+                symbol,
+                [(candle.open_time, _ohlcv(candle)) for candle in minutes],
+                {candle.interval: (candle.open_time, _ohlcv(candle)) for candle in current},
+            )
+
     async def _sql_checkpoint(self) -> int:
         async with self.db.connect() as connection:
             seq = await connection.scalar(
@@ -417,3 +440,9 @@ class Runtime:
             log.warning("database not reachable", exc_info=True)
             return False
         return True
+
+
+def _ohlcv(candle: queries.CandleRecord) -> Ohlcv:
+    return Ohlcv(
+        candle.open, candle.high, candle.low, candle.close, candle.volume, candle.quote_volume, candle.trades
+    )

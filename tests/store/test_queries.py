@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcx.engine import CancelOrder, PlaceOrder, Side
 from wcx.engine.events import OrderAccepted
+from wcx.marketdata.candles import INTERVALS
 from wcx.store import queries
 from wcx.store.projector import Projector
 from wcx.store.schema import fills, ledger_entries, market_trades, orders
@@ -180,5 +181,14 @@ def test_recent_trades_and_candle_ranges(database: Database) -> None:
             assert later == []
             with pytest.raises(ValueError, match="interval"):
                 await queries.candle_range(db, "BTC-USDT", "2m")
+            # A restart's WebSocket ticker: the last 24 h of 1m candles and the newest of each interval.
+            now_ns = int(minutes[-1].open_time.timestamp() + 30) * 10**9
+            last_day, latest = await queries.market_history(db, "BTC-USDT", now_ns)
+            assert last_day == minutes and len(latest) == len(INTERVALS)
+            for candle in latest:
+                assert [candle] == await queries.candle_range(db, "BTC-USDT", candle.interval, limit=1)
+            a_day_later = now_ns + 86_400 * 10**9
+            later_day, later_latest = await queries.market_history(db, "BTC-USDT", a_day_later)
+            assert later_day == [] and later_latest == latest  # a quiet day: no 24 h volume, same candles
 
     run(body())

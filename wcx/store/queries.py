@@ -10,14 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcx.marketdata.candles import INTERVALS, as_utc
+from wcx.marketdata.candles import INTERVALS, as_utc, bucket_start
 from wcx.store.schema import candles, ledger_entries, market_trades, orders
 from wcx.store.schema import fills as fills_table
 
@@ -257,6 +257,35 @@ async def recent_trades(db: Db, symbol: str, *, limit: int = 100) -> list[TradeR
         .limit(limit)
     )
     return [_record(TradeRecord, row) for row in await _all(db, statement)]
+
+
+async def market_history(db: Db, symbol: str, now_ns: int) -> tuple[list[CandleRecord], list[CandleRecord]]:
+    """A market's 1m candles of the last 24 h, oldest first, and its newest candle of each interval
+    (what the WebSocket ticker and candle channels hold; they start from these after a restart)."""
+    since = bucket_start(now_ns, "1m") - timedelta(days=1)
+    minutes = (
+        select(candles)
+        .where(candles.c.symbol == symbol, candles.c.interval == "1m", candles.c.open_time > since)
+        .order_by(candles.c.open_time)
+    )
+    newest = (
+        select(candles.c.interval, func.max(candles.c.open_time).label("open_time"))
+        .where(candles.c.symbol == symbol)
+        .group_by(candles.c.interval)
+        .subquery()
+    )
+    latest = select(candles).join(
+        newest,
+        and_(
+            candles.c.symbol == symbol,
+            candles.c.interval == newest.c.interval,
+            candles.c.open_time == newest.c.open_time,
+        ),
+    )
+    return (
+        [_record(CandleRecord, row) for row in await _all(db, minutes)],
+        [_record(CandleRecord, row) for row in await _all(db, latest)],
+    )
 
 
 async def candle_range(

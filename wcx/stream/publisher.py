@@ -13,11 +13,12 @@ Channels (all payloads are JSON objects; amounts are decimal strings at the asse
                     "quote_quantity","taker_side"}, ...]}
   ticker.<SYMBOL>   {"type":"ticker","symbol","seq","ts","last","open","high","low","volume",
                     "quote_volume","trades","best_bid","best_ask"} after trades or a change of the
-                    best prices; the rolling 24 h figures cover only trades this process has seen.
+                    best prices; rolling 24 h figures at one-minute granularity, started from SQL's 1m
+                    candles at start-up (`seed_history`) and followed from trades since.
   candles.<SYMBOL>.<INTERVAL>  (1m 5m 15m 1h 4h 1d) {"type":"candle","symbol","interval","seq",
                     "open_time","open","high","low","close","volume","quote_volume","trades"}: the
-                    current candle after each batch with trades; like the ticker it counts only
-                    trades since this process started (REST candles come from SQL and are complete).
+                    current candle after each batch with trades; at start-up each interval's newest
+                    stored candle (the same rows REST candles come from).
   account.<ID>      {"type":"account","seq","ts","orders":[...],"fills":[...],"balances":{asset:
                     {"available","held"}}} one message per account per batch.
 """
@@ -27,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -61,7 +62,8 @@ logger = logging.getLogger(__name__)
 PUBLIC_KINDS = ("book", "trades", "ticker", "candles")
 """Public channel kinds: "<kind>.<SYMBOL>", and "candles.<SYMBOL>.<INTERVAL>"."""
 
-_NS_PER_MINUTE = 60 * 10**9
+_NS_PER_S = 10**9
+_NS_PER_MINUTE = 60 * _NS_PER_S
 _WINDOW_MINUTES = 24 * 60
 
 
@@ -284,6 +286,20 @@ class Publisher:
             logger.error(
                 "stream publisher is %d batches behind; dropped seq %d", self._queue.qsize(), self.last_seq
             )
+
+    def seed_history(
+        self,
+        symbol: str,
+        minutes: Sequence[tuple[datetime, Ohlcv]],
+        current: dict[str, tuple[datetime, Ohlcv]],
+    ) -> None:
+        """Start a market's 24 h ticker from its stored 1m candles (oldest first) and its candle channels
+        from the stored current candles: only before this publisher has seen a trade of it, or both
+        would count that trade."""
+        rolling = self._tickers[symbol] = _Rolling24h()
+        for open_time, candle in minutes:
+            rolling.add(int(open_time.timestamp()) * _NS_PER_S, candle)
+        self._candles[symbol] = {name: (start, replace(candle)) for name, (start, candle) in current.items()}
 
     # -- event handlers ----------------------------------------------------------------------
 
