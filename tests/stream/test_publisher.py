@@ -299,6 +299,25 @@ def test_ticker_volume_is_a_rolling_24_hour_window() -> None:
     run(scenario())
 
 
+def test_the_24h_ticker_forgets_trades_older_than_a_day() -> None:
+    async def scenario() -> None:
+        harness, bus, publisher = await started_publisher(BTC, 100_000 * USDT)
+        tickers = await bus.subscribe("ticker.BTC-USDT")
+        events = harness.apply(PlaceOrder(1, "BTC-USDT", Side.SELL, price=60_000 * USDT, quantity=BTC // 10))
+        events += harness.apply(PlaceOrder(2, "BTC-USDT", Side.BUY, price=60_000 * USDT, quantity=BTC // 10))
+        publisher.on_events(events)
+        # 25 h later, a new best bid and no trade: the ticker goes out with an empty window.
+        bid = PlaceOrder(2, "BTC-USDT", Side.BUY, price=59_000 * USDT, quantity=BTC // 10)
+        publisher.on_events(harness.engine.apply(harness.seq + 1, 25 * 3600 * 10**9, bid))
+        await flush(publisher)
+        traded, quiet = (await drain(bus, tickers))[-2:]
+        assert (traded["trades"], traded["volume"], traded["last"]) == (1, "0.10000000", "60000.000000")
+        assert (quiet["trades"], quiet["volume"], quiet["last"]) == (0, "0.00000000", None)
+        assert quiet["best_bid"] == "59000.000000"
+
+    run(scenario())
+
+
 def test_candles_of_each_interval_follow_the_trades() -> None:
     async def scenario() -> None:
         harness, bus, publisher = await started_publisher(10 * BTC, 10**6 * USDT)

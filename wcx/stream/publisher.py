@@ -127,14 +127,21 @@ class _Rolling24h:
         self.quote_volume += trade.quote_volume
         self.trades += trade.trades
         self.last = trade.close
-        while buckets[0][0] <= minute - _WINDOW_MINUTES:
+        self.expire(ts)
+
+    def expire(self, ts: int) -> None:
+        """Drop the minutes that fell out of the 24 h window ending at `ts` (a quiet market's volume
+        goes to zero with time, not only with its next trade)."""
+        buckets, oldest = self.buckets, ts // _NS_PER_MINUTE - _WINDOW_MINUTES
+        while buckets and buckets[0][0] <= oldest:
             _, old = buckets.popleft()
             self.volume -= old.volume
             self.quote_volume -= old.quote_volume
             self.trades -= old.trades
 
-    def summary(self, fmt: _Format) -> dict[str, str | int | None]:
-        """The REST ticker's fields (`TickerOut`) over the window."""
+    def summary(self, fmt: _Format, ts: int) -> dict[str, str | int | None]:
+        """The REST ticker's fields (`TickerOut`) over the window ending at `ts`."""
+        self.expire(ts)
         candles = [candle for _, candle in self.buckets]
         return {
             "last": fmt.price(self.last) if candles else None,
@@ -548,7 +555,7 @@ class Publisher:
             "symbol": symbol,
             "seq": seq,
             "ts": ts,
-            **self._tickers[symbol].summary(fmt),
+            **self._tickers[symbol].summary(fmt, ts),
             "best_bid": fmt.price(bid) if bid else None,
             "best_ask": fmt.price(ask) if ask else None,
         }
