@@ -420,8 +420,8 @@ class Runtime:
                 return
             publisher.seed_history(
                 symbol,
-                [(candle.open_time, _ohlcv(candle)) for candle in minutes],
-                {candle.interval: (candle.open_time, _ohlcv(candle)) for candle in current},
+                [(candle.open_time, Ohlcv.of_stored(candle)) for candle in minutes],
+                {candle.interval: (candle.open_time, Ohlcv.of_stored(candle)) for candle in current},
             )
 
     async def _sql_checkpoint(self) -> int:
@@ -440,9 +440,3 @@ class Runtime:
             log.warning("database not reachable", exc_info=True)
             return False
         return True
-
-
-def _ohlcv(candle: queries.CandleRecord) -> Ohlcv:
-    return Ohlcv(
-        candle.open, candle.high, candle.low, candle.close, candle.volume, candle.quote_volume, candle.trades
-    )

@@ -61,8 +61,8 @@ class TtlCache(Generic[V]):
         return await asyncio.shield(pending)
 
     def _start(self, key: Any, lookup: Callable[[], Awaitable[V | None]]) -> asyncio.Future[V | None]:
-        pending = self._loading[key] = asyncio.ensure_future(self._lookup(key, lookup, self._generation))
-        return pending
+        self._loading[key] = asyncio.ensure_future(self._lookup(key, lookup, self._generation))
+        return self._loading[key]
 
     async def _lookup(self, key: Any, lookup: Callable[[], Awaitable[V | None]], generation: int) -> V | None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
 """Candle interval name → length in seconds; buckets are aligned to the Unix epoch (UTC)."""
@@ -39,6 +40,11 @@ class Ohlcv:
     def of_trade(cls, price: int, quantity: int, quote_quantity: int) -> Ohlcv:
         """The candle of a single trade."""
         return cls(price, price, price, price, quantity, quote_quantity, 1)
+
+    @classmethod
+    def of_stored(cls, row: Any) -> Ohlcv:
+        """The aggregate of a stored candle (a `candles` row or a record with the same fields)."""
+        return cls(row.open, row.high, row.low, row.close, row.volume, row.quote_volume, row.trades)
 
     def merge(self, later: Ohlcv) -> None:
         """Fold in the aggregate of trades that came after this one's."""

@@ -525,7 +525,7 @@ def _upsert_candles(connection: Connection, batch: dict[CandleKey, Ohlcv]) -> No
                 {"symbol": symbol, "interval": interval, "open_time": open_time, **_ohlcv_values(later)}
             )
             continue
-        merged = Ohlcv(row.open, row.high, row.low, row.close, row.volume, row.quote_volume, row.trades)
+        merged = Ohlcv.of_stored(row)
         merged.merge(later)
         values = _ohlcv_values(merged)
         del values["open"]
