@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
 from wcx.config.settings import Settings, load_settings
-from wcx.engine import CancelAll, CreditDeposit, PlaceOrder, Side
+from wcx.engine import CancelAll, CreditDeposit, Engine, PlaceOrder, Side
+from wcx.journal import list_snapshots, load_newest_snapshot, read_records
 from wcx.marketdata.candles import INTERVALS
 from wcx.runtime import DataDirLockedError, Runtime, lock_is_held, read_lock_info
 from wcx.store import queries
@@ -105,3 +109,40 @@ async def test_a_command_without_events_does_not_stall_read_your_writes(tmp_path
         assert await runtime.projected(timeout=0.05)
     finally:
         await runtime.stop()
+
+
+@pytest.mark.parametrize("projector", ["process", "inline"])
+async def test_engine_snapshots_are_written_on_schedule_and_recovery_starts_from_them(
+    tmp_path: Path, projector: str
+) -> None:
+    # With a projector process, its replica writes them (the server's loop would stall encoding them).
+    settings = settings_in(tmp_path).model_copy(update={"snapshot_every": 5, "projector": projector})
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        for n in range(12):
+            await runtime.submit(CreditDeposit(5, "BTC", 100 + n, f"ref-{n}"))
+        assert await runtime.projected()
+        last_seq = runtime.engine.state.last_seq
+        deadline = time.monotonic() + 10
+        while (newest := load_newest_snapshot(runtime.journal_dir)) is None or newest[1] < last_seq - 5:
+            assert time.monotonic() < deadline, f"no snapshot near seq {last_seq}: {newest}"
+            await asyncio.sleep(0.02)
+        state_hash = runtime.engine.state_hash()
+    finally:
+        await runtime.stop()
+    seqs = [seq for seq, _ in list_snapshots(runtime.journal_dir)]
+    assert all(b - a >= 5 for a, b in itertools.pairwise(seqs)) and seqs[-1] <= last_seq
+    snapshot_engine, snapshot_seq = newest
+    replica = Engine()
+    for seq, ts, command in read_records(runtime.journal_dir):
+        if seq <= snapshot_seq:
+            replica.apply(seq, ts, command)
+    assert snapshot_engine.state_hash() == replica.state_hash()
+
+    again = Runtime(settings)
+    await again.start()
+    try:
+        assert again.engine.state_hash() == state_hash
+    finally:
+        await again.stop()

@@ -171,7 +171,12 @@ class Runtime:
         self.journal_dir = settings.journal_root
         self.bus: Bus = create_bus(settings.redis_url)
         self.projector: Projector | ProjectorProcess = (
-            ProjectorProcess(settings.resolved_database_url(), self.journal_dir, log_level=settings.log_level)
+            ProjectorProcess(
+                settings.resolved_database_url(),
+                self.journal_dir,
+                log_level=settings.log_level,
+                snapshots=(settings.snapshot_every, settings.snapshot_interval_s),
+            )
             if settings.projector == "process" and not self.cluster.enabled
             else Projector(self.db)
         )
@@ -251,7 +256,8 @@ class Runtime:
         try:
             await upgrade(self.db)
             await self._refresh_screening_lists()
-            sequencer = self._sequencer = self._port = Sequencer.open(self.journal_dir)
+            sequencer = Sequencer.open(self.journal_dir, **self._snapshot_options())
+            self._sequencer = self._port = sequencer
             fresh = sequencer.last_seq == 0
             if isinstance(self.projector, ProjectorProcess):
                 self.projector.start(sequencer.last_seq)  # catches up while the rest starts
@@ -276,6 +282,15 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+
+    def _snapshot_options(self) -> dict[str, Any]:
+        """The sequencer's snapshot schedule: none when the projector process takes them off this loop."""
+        if isinstance(self.projector, ProjectorProcess):
+            # Encoding a deep book stalls the loop (~100 ms at 36k orders); the child's replica is
+            # at the same seqs, so it writes them instead.
+            return {"snapshot_every": None, "snapshot_interval": None}
+        settings = self.settings
+        return {"snapshot_every": settings.snapshot_every, "snapshot_interval": settings.snapshot_interval_s}
 
     async def _refresh_screening_lists(self) -> None:
         """Record the screening lists' digests; a changed list re-screens every approved user."""

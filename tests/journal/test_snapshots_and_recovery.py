@@ -12,6 +12,7 @@ from wcx.engine import Engine
 from wcx.journal import (
     JournalError,
     Record,
+    SnapshotSchedule,
     SnapshotWriter,
     list_snapshots,
     load_newest_snapshot,
@@ -155,3 +156,29 @@ def test_replay_ignores_snapshots_and_reads_from_seq_one(tmp_path: Path) -> None
     assert last_seq == 100
     assert engine.state_hash() == engine_at(100).state_hash()
     assert len(list(read_records(tmp_path))) == 100
+
+
+@pytest.mark.parametrize(
+    ("every", "interval", "seq", "elapsed", "due"),
+    [
+        (100, None, 150, 0.0, False),  # 50 commands since the last one at 100
+        (100, None, 200, 0.0, True),
+        (None, 60.0, 101, 59.0, False),
+        (None, 60.0, 101, 60.0, True),
+        (100, 60.0, 100, 3600.0, False),  # nothing new since the last snapshot
+        (None, None, 10**9, 1e9, False),  # no schedule: never
+    ],
+)
+def test_a_snapshot_is_due_after_enough_commands_or_time(
+    every: int | None, interval: float | None, seq: int, elapsed: float, due: bool
+) -> None:
+    schedule = SnapshotSchedule(every, interval, last_seq=100, last_time=1_000.0)
+    assert schedule.due(seq, 1_000.0 + elapsed) is due
+
+
+def test_a_taken_snapshot_restarts_the_schedule() -> None:
+    schedule = SnapshotSchedule(100, 60.0, last_seq=0, last_time=0.0)
+    assert schedule.due(100, 1.0)
+    schedule.taken(100, 1.0)
+    assert not schedule.due(150, 30.0)
+    assert schedule.due(150, 61.0) and schedule.due(200, 30.0)

@@ -4,6 +4,7 @@ catch up."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from wcx.engine import Event
-from wcx.journal import JournalWriter
+from wcx.engine import Engine, Event
+from wcx.journal import JournalWriter, list_snapshots, read_snapshot
 from wcx.store.projector import Projector
 from wcx.store.projector_process import ProjectorProcess, ProjectorProcessError
 from wcx.store.schema import projector_checkpoints
@@ -95,6 +96,40 @@ def test_a_killed_child_is_restarted_and_resumes_from_its_checkpoint(
                 await process.stop()
 
     run(body())
+
+
+def test_the_child_writes_the_engine_snapshots_of_durable_state(database: Database, tmp_path: Path) -> None:
+    journal = rich_journal(1_000, seed=11)
+    root = tmp_path / "journal"
+    every = 300
+
+    async def body() -> None:
+        with JournalWriter(root) as writer:
+            durable(writer, journal, 0, 100)
+            process = ProjectorProcess(database.url, root, log_level="WARNING", snapshots=(every, 3600.0))
+            process.start(100)
+            try:
+                await process.wait_caught_up()
+                last = len(journal.records) - 1
+                for start in range(100, last, 50):
+                    process.on_events(durable(writer, journal, start, min(start + 50, last)))
+                # The last record is written but never reported durable: no snapshot may include it.
+                writer.append(journal.records[-1:])
+                await process.flush()
+            finally:
+                await process.stop()
+
+    run(body())
+    written = list_snapshots(root)
+    seqs = [seq for seq, _ in written]
+    assert seqs, "no snapshot written"
+    assert seqs[0] >= every and all(b - a >= every for a, b in itertools.pairwise(seqs))
+    assert seqs[-1] < len(journal.records)
+    for seq, path in written:
+        replica = Engine()
+        for record in journal.records[:seq]:
+            replica.apply(*record)
+        assert read_snapshot(seq, path).state_hash() == replica.state_hash()
 
 
 def test_stop_writes_everything_durable_first(database: Database, tmp_path: Path) -> None:

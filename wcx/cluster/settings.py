@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wcx.journal.snapshots import DEFAULT_KEEP, SNAPSHOT_EVERY
+
 
 def _default_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -36,8 +38,8 @@ class ClusterSettings(BaseSettings):
     publish_timeout_s: float = Field(2.0, gt=0)
     publish_deadline_s: float = Field(20.0, gt=0)
     """How long the leader retries one log append (a NATS node may be failing over) before stepping down."""
-    snapshot_every: int = Field(100_000, ge=1)
-    snapshot_keep: int = Field(3, ge=1)
+    snapshot_every: int = Field(SNAPSHOT_EVERY, ge=1)
+    snapshot_keep: int = Field(DEFAULT_KEEP, ge=1)
     dedup_window: int = Field(20_000, ge=1)
     """Recent command ids (with their events) remembered for retries across leader changes."""
     max_batch: int = Field(1000, ge=1)

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wcx.journal.snapshots import SNAPSHOT_EVERY, SNAPSHOT_INTERVAL_S
+
 DEV_SECRET = "dev-insecure-change-me-not-for-production"
 
 
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str = ""
     projector: Literal["process", "inline"] = "process"
     """Where the SQL projector runs: its own process (another core) or the server's event loop."""
+    snapshot_every: int = Field(SNAPSHOT_EVERY, ge=1)
+    """An engine snapshot after this many commands since the previous one..."""
+    snapshot_interval_s: float = Field(SNAPSHOT_INTERVAL_S, gt=0)
+    """...or this many seconds, whichever comes first (taken by the projector process when there is one)."""
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -11,6 +11,7 @@ import os
 import re
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from wcx.engine import Engine, SnapshotError
@@ -22,6 +23,10 @@ SNAPSHOT_MAGIC = b"WCXS"
 SNAPSHOT_VERSION = 1
 SNAPSHOT_HEADER = struct.Struct("<4sIQQI")
 DEFAULT_KEEP = 3
+SNAPSHOT_EVERY = 100_000
+"""Default: a snapshot after this many commands since the previous one..."""
+SNAPSHOT_INTERVAL_S = 300.0
+"""...or after this many seconds, whichever comes first."""
 _SNAPSHOT_NAME = re.compile(r"^(\d{20})\.snap$")
 _TEMP_SUFFIX = ".tmp"
 
@@ -42,6 +47,27 @@ def list_snapshots(data_dir: Path) -> list[tuple[int, Path]]:
         if match:
             found.append((int(match.group(1)), path))
     return sorted(found)
+
+
+@dataclass(slots=True)
+class SnapshotSchedule:
+    """When the next snapshot is due: `every` commands or `interval` seconds after the previous one."""
+
+    every: int | None
+    interval: float | None
+    last_seq: int
+    last_time: float
+
+    def due(self, seq: int, now: float) -> bool:
+        """Whether the state at `seq` (newer than the last snapshot) should be written at `now`."""
+        if seq == self.last_seq:
+            return False
+        by_count = self.every is not None and seq - self.last_seq >= self.every
+        return by_count or (self.interval is not None and now - self.last_time >= self.interval)
+
+    def taken(self, seq: int, now: float) -> None:
+        """Record a snapshot of the state at `seq`."""
+        self.last_seq, self.last_time = seq, now
 
 
 class SnapshotWriter:

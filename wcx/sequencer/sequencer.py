@@ -24,7 +24,17 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from wcx.engine import Command, Engine, Event
-from wcx.journal import DEFAULT_KEEP, DEFAULT_SEGMENT_BYTES, JournalWriter, Record, SnapshotWriter, recover
+from wcx.journal import (
+    DEFAULT_KEEP,
+    DEFAULT_SEGMENT_BYTES,
+    SNAPSHOT_EVERY,
+    SNAPSHOT_INTERVAL_S,
+    JournalWriter,
+    Record,
+    SnapshotSchedule,
+    SnapshotWriter,
+    recover,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,16 +95,13 @@ class Sequencer:
         self.engine = engine
         self.journal = journal
         self.snapshots = snapshots
-        self.snapshot_every = snapshot_every
-        self.snapshot_interval = snapshot_interval
         self.batches = 0
         self._clock = clock
         self._monotonic = monotonic
         self._owns_journal = owns_journal
         self._last_seq = journal.last_seq
         self._last_ts = journal.last_ts
-        self._snapshot_seq = self._last_seq
-        self._snapshot_time = monotonic()
+        self._schedule = SnapshotSchedule(snapshot_every, snapshot_interval, self._last_seq, monotonic())
         self._snapshot_future: asyncio.Future[Any] | None = None
         self._commands: list[Command] = []
         self._waiters: list[tuple[asyncio.Future[Any], int, int]] = []
@@ -114,8 +121,8 @@ class Sequencer:
         data_dir: Path | str,
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-        snapshot_every: int | None = 100_000,
-        snapshot_interval: float | None = 300.0,
+        snapshot_every: int | None = SNAPSHOT_EVERY,
+        snapshot_interval: float | None = SNAPSHOT_INTERVAL_S,
         keep_snapshots: int = DEFAULT_KEEP,
         clock: Callable[[], int] = time.time_ns,
     ) -> Sequencer:
@@ -280,23 +287,15 @@ class Sequencer:
         self._in_flight, self._waiters, self._commands = [], [], []
 
     def _maybe_snapshot(self) -> None:
-        if self.snapshots is None or self._last_seq == self._snapshot_seq:
-            return
-        if self.snapshot_in_progress:
+        if self.snapshots is None or self.snapshot_in_progress:
             return
         now = self._monotonic()
-        due_by_count = (
-            self.snapshot_every is not None and self._last_seq - self._snapshot_seq >= self.snapshot_every
-        )
-        due_by_time = (
-            self.snapshot_interval is not None and now - self._snapshot_time >= self.snapshot_interval
-        )
-        if not (due_by_count or due_by_time):
+        if not self._schedule.due(self._last_seq, now):
             return
         assert self._loop is not None
         # Encode here, where the engine is quiet and exactly at a durable seq; write in a thread.
         payload = self.engine.snapshot()
-        self._snapshot_seq, self._snapshot_time = self._last_seq, now
+        self._schedule.taken(self._last_seq, now)
         self._snapshot_future = self._loop.run_in_executor(
             self._snapshot_thread, self.snapshots.write, self._last_seq, payload
         )

@@ -602,6 +602,11 @@ class Projector:
         return self._checkpoint
 
     @property
+    def engine(self) -> Engine | None:
+        """The replica engine the journal records are replayed through (None unless following the journal)."""
+        return self._scratch
+
+    @property
     def lag_seq(self) -> int:
         """Highest seq received minus the checkpoint."""
         return max(self._head - self._checkpoint, 0)

@@ -7,7 +7,9 @@ when the pipe is full: the slot is the truth, the byte only wakes the child). Th
 same `Projector` as the in-process mode — SQL checkpoint, newest snapshot at or before it, scratch
 engine, mirror — fed by a `JournalTail` that never reads past the durable seq, so SQL can never hold
 what a power loss could take out of the journal. It writes its checkpoint back to shared memory,
-which is what `checkpoint`, `lag_seq` and read-your-writes waits read.
+which is what `checkpoint`, `lag_seq` and read-your-writes waits read. Its replica engine also
+writes the server's engine snapshots (`SNAPSHOT_EVERY` / `SNAPSHOT_INTERVAL_S`), which the server's
+own sequencer would otherwise encode on its event loop, stalling every request meanwhile.
 
 Failures: the parent waits at start-up until the child has caught up with the journal (a
 `ProjectionError` then stops start-up, as in process); later, a child that dies is restarted with
@@ -33,8 +35,16 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from wcx.engine import Event
-from wcx.journal import JournalTail, Record
+from wcx.engine import Engine, Event, SnapshotError
+from wcx.journal import (
+    SNAPSHOT_EVERY,
+    SNAPSHOT_INTERVAL_S,
+    JournalTail,
+    Record,
+    SnapshotSchedule,
+    SnapshotWriter,
+    list_snapshots,
+)
 from wcx.store.db import create_blocking_engine, create_engine
 from wcx.store.projector import PROJECTOR_LAG, Projector
 
@@ -83,10 +93,19 @@ class SharedState:
 class ProjectorProcess:
     """Parent side: spawn, feed the durable seq, read the checkpoint, restart on death, stop cleanly."""
 
-    def __init__(self, database_url: str, journal_root: Path, *, log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        database_url: str,
+        journal_root: Path,
+        *,
+        log_level: str = "INFO",
+        snapshots: tuple[int, float] = (SNAPSHOT_EVERY, SNAPSHOT_INTERVAL_S),
+    ) -> None:
         self.database_url = database_url
         self.journal_root = journal_root
         self.log_level = log_level
+        self.snapshots = snapshots
+        """(every commands, interval seconds): the child writes the engine snapshots on this schedule."""
         self.restarts = 0
         self._shared = SharedState.create()
         self._bell_reader, self._bell_writer = os.pipe()
@@ -182,6 +201,8 @@ class ProjectorProcess:
         self._shared[READY] = 0
         command = [sys.executable, "-m", __name__, str(self.journal_root)]
         command += ["--state-fd", str(self._shared.fd), "--doorbell-fd", str(self._bell_reader)]
+        every, interval = self.snapshots
+        command += ["--snapshot-every", str(every), "--snapshot-interval", str(interval)]
         # The URL may carry a password (DB_CREDS_PATH): the environment, unlike argv, is not world-readable.
         env = {**os.environ, "WCX_PROJECTOR_DATABASE_URL": self.database_url, "LOG_LEVEL": self.log_level}
         self._process = subprocess.Popen(
@@ -231,20 +252,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("journal_root", type=Path)
     parser.add_argument("--state-fd", type=int, required=True)
     parser.add_argument("--doorbell-fd", type=int, required=True)
+    parser.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY)
+    parser.add_argument("--snapshot-interval", type=float, default=SNAPSHOT_INTERVAL_S)
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     shared = SharedState(args.state_fd)
     url = os.environ["WCX_PROJECTOR_DATABASE_URL"]
     try:
-        uvloop.run(_follow(url, args.journal_root, shared, args.doorbell_fd))
+        schedule = (args.snapshot_every, args.snapshot_interval)
+        uvloop.run(_follow(url, args.journal_root, shared, args.doorbell_fd, schedule))
     except Exception:
         logger.exception("projector process failed at checkpoint %d", shared[CHECKPOINT])
         raise SystemExit(2) from None
 
 
-async def _follow(database_url: str, journal_root: Path, shared: SharedState, doorbell: int) -> None:
+async def _follow(
+    database_url: str, journal_root: Path, shared: SharedState, doorbell: int, schedule: tuple[int, float]
+) -> None:
     parent = os.getppid()
+    snapshots = _Snapshots(journal_root, *schedule)
     db = create_engine(database_url)
     writer = create_blocking_engine(database_url)
     projector = Projector(db, writer=writer)
@@ -261,6 +288,7 @@ async def _follow(database_url: str, journal_root: Path, shared: SharedState, do
                 if records:
                     await projector.project_records(records)
                     shared[CHECKPOINT] = projector.checkpoint
+                    snapshots.maybe_write(projector.engine)
                     if len(records) < _READ_LIMIT:
                         # Caught up: let a few batches gather, so a transaction carries many of them.
                         await asyncio.sleep(_LINGER_S)
@@ -272,6 +300,36 @@ async def _follow(database_url: str, journal_root: Path, shared: SharedState, do
         await db.dispose()
         if writer is not None:
             writer.dispose()
+
+
+class _Snapshots:
+    """The engine snapshots of the server, written from this process's replica of its engine.
+
+    The replica has applied exactly the durable commands up to its seq, so its snapshot is the one the
+    server's engine would give at that seq, without stalling the server's event loop to encode it.
+    """
+
+    def __init__(self, journal_root: Path, every: int, interval: float) -> None:
+        self._writer = SnapshotWriter(journal_root)
+        newest = list_snapshots(journal_root)
+        self._schedule = SnapshotSchedule(every, interval, newest[-1][0] if newest else 0, time.monotonic())
+
+    def maybe_write(self, engine: Engine | None) -> None:
+        """Write a snapshot of `engine` if one is due (a failure costs only recovery time: it is logged)."""
+        now = time.monotonic()
+        if engine is None or not self._schedule.due(engine.state.last_seq, now):
+            return
+        seq = engine.state.last_seq
+        self._schedule.taken(seq, now)
+        try:
+            payload = engine.snapshot()
+            self._writer.write(seq, payload)
+        except (OSError, SnapshotError):
+            logger.exception("snapshot at seq %d failed", seq)
+            return
+        logger.info(
+            "snapshot at seq %d: %d bytes in %.1f ms", seq, len(payload), (time.monotonic() - now) * 1000
+        )
 
 
 def _durable(tail: JournalTail, shared: SharedState) -> Iterator[Record]:
