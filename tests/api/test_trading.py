@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from wcx.api.app import create_app
 from wcx.api.ratelimit import Limit
+from wcx.api.schemas import PlacedOrder
 from wcx.runtime import Runtime
 
 from .conftest import BASE, User, balances, sign_up
@@ -137,6 +139,30 @@ async def test_a_retry_with_the_same_client_order_id_returns_the_same_order(
     after_fill = await place(client, alice, body, status=200)
     assert (after_fill["order_id"], after_fill["status"]) == (first["order_id"], "filled")
     assert (await balances(client, alice))["BTC"]["total"] == "2.10000000"
+
+
+async def test_remembered_placements_leave_nothing_for_the_garbage_collector(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    # Tracked objects kept per placement are rescanned by every collection: with 50,000 remembered,
+    # the server paused ~35 ms every few seconds at 2,000 orders/s.
+    def tracked() -> tuple[int, int]:
+        gc.collect()
+        objects = gc.get_objects()
+        return len(objects), sum(isinstance(o, PlacedOrder) for o in objects)
+
+    async def placements(prefix: str, count: int) -> None:
+        for n in range(count):
+            body = limit("buy", "100", "0.1", time_in_force="ioc", client_order_id=f"{prefix}{n}")
+            expired = await place(client, alice, body)
+            assert expired["status"] == "expired"  # nothing rests: only the memory of it stays
+
+    await placements("warm-", 20)
+    objects, models = tracked()
+    await placements("gc-", 100)
+    now_objects, now_models = tracked()
+    # Kept as models, each placement left six tracked objects (600 here), one of them a PlacedOrder.
+    assert now_models == models and now_objects - objects < 300, (now_objects - objects, now_models - models)
 
 
 async def test_concurrent_retries_place_one_order(client: httpx.AsyncClient, alice: User) -> None:

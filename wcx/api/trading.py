@@ -219,7 +219,9 @@ class Placements:
 
     def __init__(self, capacity: int = RECENT_PLACEMENTS) -> None:
         self._capacity = capacity
-        self._recent: OrderedDict[tuple[int, str], tuple[PlaceOrder, PlacedOrder]] = OrderedDict()
+        # The answer as JSON bytes: a model is six objects the garbage collector would track and
+        # rescan (~35 ms pauses every few seconds at 2,000 orders/s with 50,000 remembered).
+        self._recent: OrderedDict[tuple[int, str], tuple[PlaceOrder, bytes]] = OrderedDict()
         self._pending: dict[tuple[int, str], asyncio.Future[None]] = {}
 
     async def place(self, runtime: Runtime, command: PlaceOrder) -> tuple[PlacedOrder, bool]:
@@ -244,7 +246,7 @@ class Placements:
         """The order an identical earlier placement made, as it is now (with the fills it made on arrival)."""
         remembered = self._recent.get((command.account, command.client_order_id))
         if remembered is not None and remembered[0] == command:
-            placed = remembered[1]
+            placed = PlacedOrder.model_validate_json(remembered[1])
             now = await order_view(runtime, command.account, placed.order_id)
             return PlacedOrder(**(now or placed).model_dump(exclude={"fills"}), fills=placed.fills)
         # After a restart only resting orders are known by client id (closed ones may be reused).
@@ -259,7 +261,7 @@ class Placements:
         _rejected(events)
         placed = _placed_out(runtime, command, events)
         if command.client_order_id:
-            self._recent[(command.account, command.client_order_id)] = (command, placed)
+            self._recent[(command.account, command.client_order_id)] = (command, placed.model_dump_json())
             if len(self._recent) > self._capacity:
                 self._recent.popitem(last=False)
         return placed

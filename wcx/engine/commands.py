@@ -49,8 +49,11 @@ class MarketStatus(StrEnum):
     HALTED = "halted"
 
 
-class _Command(msgspec.Struct, frozen=True, tag=True, tag_field="kind", array_like=True, omit_defaults=True):
-    pass
+class _Command(
+    msgspec.Struct, frozen=True, tag=True, tag_field="kind", array_like=True, omit_defaults=True, gc=False
+):
+    """Base of every command. Only scalars inside, so never in a reference cycle: not tracked by the
+    garbage collector (the API remembers recent placements, which would otherwise be rescanned)."""
 
 
 class AddAsset(_Command, frozen=True, tag="asset"):
