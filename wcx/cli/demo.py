@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -47,7 +49,13 @@ class _DirectEngine:
 
 
 def _run(
-    data: ReferenceData, view: LiveView | PlainView, board: Board, seconds: float, rate: int, seed: int
+    data: ReferenceData,
+    view: LiveView | PlainView,
+    board: Board,
+    seconds: float,
+    rate: int,
+    seed: int,
+    stop: threading.Event,
 ) -> None:
     engine = _DirectEngine(data)
     traders = DemoTraders(data, seed=seed)
@@ -56,7 +64,7 @@ def _run(
     start = time.monotonic()
     sent = 0
     with view:
-        while True:
+        while not stop.is_set():
             now = time.monotonic()
             elapsed = now - start
             if seconds and elapsed >= seconds:
@@ -75,7 +83,7 @@ def _run(
                 board.set_top(symbol, *engine.top(symbol))
             view.show(board, trades, board.tick(time.monotonic()))
             if due <= 0:
-                time.sleep(FRAME_SECONDS)
+                stop.wait(FRAME_SECONDS)
 
 
 def demo(
@@ -91,13 +99,17 @@ def demo(
     board = Board(data)
     view = LiveView(Console()) if sys.stdout.isatty() else PlainView(sys.stdout)
     start = time.monotonic()
+    # Ctrl-C ends the run at the next frame: a KeyboardInterrupt raised wherever the loop happens to be
+    # can land in a finalizer, where Python prints and drops it, and the demo would run on.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        _run(data, view, board, seconds, rate, seed)
-    except KeyboardInterrupt:
-        pass
+        _run(data, view, board, seconds, rate, seed, stop)
     except BrokenPipeError:
         # The reader went away (`wcx demo | head`): stop quietly, and keep Python's exit-time flush quiet too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
+    finally:
+        signal.signal(signal.SIGINT, previous)
     for line in summary_lines(board, time.monotonic() - start):
         print(line)
