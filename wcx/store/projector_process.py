@@ -259,19 +259,18 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     shared = SharedState(args.state_fd)
     url = os.environ["WCX_PROJECTOR_DATABASE_URL"]
+    snapshots = _Snapshots(args.journal_root, args.snapshot_every, args.snapshot_interval)
     try:
-        schedule = (args.snapshot_every, args.snapshot_interval)
-        uvloop.run(_follow(url, args.journal_root, shared, args.doorbell_fd, schedule))
+        uvloop.run(_follow(url, args.journal_root, shared, args.doorbell_fd, snapshots))
     except Exception:
         logger.exception("projector process failed at checkpoint %d", shared[CHECKPOINT])
         raise SystemExit(2) from None
 
 
 async def _follow(
-    database_url: str, journal_root: Path, shared: SharedState, doorbell: int, schedule: tuple[int, float]
+    database_url: str, journal_root: Path, shared: SharedState, doorbell: int, snapshots: _Snapshots
 ) -> None:
     parent = os.getppid()
-    snapshots = _Snapshots(journal_root, *schedule)
     db = create_engine(database_url)
     writer = create_blocking_engine(database_url)
     projector = Projector(db, writer=writer)
