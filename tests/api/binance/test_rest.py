@@ -306,3 +306,35 @@ def test_order_parameters_and_answer_shapes(venue: Venue) -> None:
         ]
     info = httpx.get(f"{venue.url}/api/v3/exchangeInfo", params={"symbols": '["ETHBTC","BTCUSDT"]'}).json()
     assert [s["symbol"] for s in info["symbols"]] == ["ETHBTC", "BTCUSDT"]
+
+
+def test_a_cancel_answers_what_the_order_then_shows(venue: Venue) -> None:
+    """Cancels of unfilled orders are answered from engine memory, of partly filled ones from history:
+    either way the answer agrees field by field with the order as queried afterwards."""
+    alice, bob = venue.rest(venue.alice), venue.rest(venue.bob)
+    limit = {"symbol": "ETHBTC", "type": "LIMIT", "timeInForce": "GTC"}
+    unfilled = alice.private_post_order({**limit, "side": "BUY", "quantity": "0.5", "price": "0.04001"})
+    partly = alice.private_post_order({**limit, "side": "SELL", "quantity": "0.3", "price": "0.05003"})
+    bob.private_post_order(
+        {**limit, "side": "BUY", "quantity": "0.1", "price": "0.05003", "timeInForce": "IOC"}
+    )
+    try:
+        for placed, executed, quote in (
+            (unfilled, "0.00000000", "0.00000000"),
+            (partly, "0.10000000", "0.00500300"),
+        ):
+            answer = alice.private_delete_order({"symbol": "ETHBTC", "orderId": placed["orderId"]})
+            assert answer["status"] == "CANCELED"
+            assert Decimal(answer["executedQty"]) == Decimal(executed)
+            assert Decimal(answer["cummulativeQuoteQty"]) == Decimal(quote)
+            assert answer["origClientOrderId"] == placed["clientOrderId"] != answer["clientOrderId"]
+            shown = alice.private_get_order({"symbol": "ETHBTC", "orderId": placed["orderId"]})
+            # A closed order's query no longer shows its self-trade prevention mode: the placement did.
+            assert answer["selfTradePreventionMode"] == placed["selfTradePreventionMode"]
+            common = (set(answer) & set(shown)) - {"clientOrderId", "origClientOrderId", "transactTime"}
+            assert common >= {"price", "origQty", "executedQty", "status", "type", "side", "timeInForce"}
+            assert {k: answer[k] for k in common} == {k: shown[k] for k in common}
+    finally:
+        for trader in (alice, bob):
+            if trader.private_get_openorders({"symbol": "ETHBTC"}):
+                trader.private_delete_openorders({"symbol": "ETHBTC"})

@@ -1,15 +1,15 @@
 """Order entry, cancels, order queries and account information in Binance terms.
 
 Shared by the REST routes (`wcx.api.binance.account`) and the WebSocket API (`wcx.api.binance.wsapi`).
-Every change goes through `runtime.submit` with the same engine commands `/api/v1` uses; answers about
-orders come from the SQL projection after `runtime.projected()` (read-your-writes), like `/api/v1`.
+Every change goes through `runtime.submit` with the same engine commands `/api/v1` uses. Answers about
+new, open and just-cancelled unfilled orders come from the events and engine memory; the rest from the
+SQL projection after `runtime.projected()` (read-your-writes), like `/api/v1`.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import string
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +24,15 @@ from wcx.api.binance.errors import (
 )
 from wcx.api.binance.params import Params
 from wcx.api.binance.queries import open_orders
-from wcx.api.binance.views import NS_PER_MS, STP_BY_NAME, STP_MODES, Formats, order_status, order_view
+from wcx.api.binance.views import (
+    NS_PER_MS,
+    STP_BY_NAME,
+    STP_MODES,
+    Formats,
+    order_status,
+    order_type,
+    order_view,
+)
 from wcx.api.principal import Permission, Principal
 from wcx.engine import (
     CancelAll,
@@ -43,7 +51,6 @@ from wcx.runtime import Runtime
 from wcx.store import queries
 
 CLIENT_ORDER_ID = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
-_ID_ALPHABET = string.ascii_letters + string.digits
 ORDER_TYPES = ("LIMIT", "MARKET", "LIMIT_MAKER")
 RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
 UNSUPPORTED = ("stopPrice", "icebergQty", "trailingDelta", "strategyId", "strategyType", "pegPriceType")
@@ -51,7 +58,7 @@ UNSUPPORTED = ("stopPrice", "icebergQty", "trailingDelta", "strategyId", "strate
 
 def new_client_order_id() -> str:
     """A random 22-character id for an order placed without one (so it is queryable by client id)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
+    return secrets.token_urlsafe(16)  # 128 bits in 22 characters, one read of the OS's randomness
 
 
 def _client_order_id(params: Params, name: str) -> str | None:
@@ -231,8 +238,35 @@ def _open_order(runtime: Runtime, account: int, params: Params, symbol: str) -> 
     return order
 
 
-async def _closed_view(
-    runtime: Runtime, account: int, order_id: int, stp: SelfTradePrevention
+async def _closed_view(runtime: Runtime, order: Order) -> dict[str, Any]:
+    """The view of an order just cancelled: from engine memory when it never filled, else from history.
+
+    A cancel is the end of an open order, so the engine's last copy of it is final. Without fills every
+    field is known there; with fills, `cummulativeQuoteQty` is a sum only the projection keeps, so that
+    answer waits for the projector (read-your-writes) and reads the order's row.
+    """
+    if not order.filled:
+        fmt = Formats(runtime, runtime.engine.state.markets[order.symbol])
+        return {
+            "symbol": fmt.symbol,
+            "orderId": order.id,
+            "orderListId": -1,
+            "clientOrderId": order.client_order_id,
+            "price": fmt.price(order.price),
+            "origQty": fmt.qty(order.quantity),
+            "executedQty": fmt.qty(0),
+            "cummulativeQuoteQty": fmt.price(0),
+            "status": order_status("cancelled", 0),
+            "timeInForce": order.tif.value.upper(),
+            "type": order_type(order.type.value, order.post_only),
+            "side": "BUY" if order.is_buy else "SELL",
+            "selfTradePreventionMode": STP_MODES[order.stp],
+        }
+    return await _projected_view(runtime, order.account, order.id, order.stp)
+
+
+async def _projected_view(
+    runtime: Runtime, account: int, order_id: int, stp: SelfTradePrevention | None
 ) -> dict[str, Any]:
     await runtime.projected()
     row = await queries.order_by_id(runtime.db, account, order_id)
@@ -284,22 +318,20 @@ async def cancel(runtime: Runtime, principal: Principal, params: Params) -> dict
         restriction == "ONLY_PARTIALLY_FILLED" and not order.filled
     ):
         raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.")
-    order_id, stp = order.id, order.stp
-    events = await runtime.submit(CancelOrder(principal.user_id, order_id=order_id))
+    events = await runtime.submit(CancelOrder(principal.user_id, order_id=order.id))
     for event in events:
         if isinstance(event, OrderRejected):
             raise cancel_rejected(event.code)
     ts_ms = events[0].ts // NS_PER_MS if events else 0
-    view = await _closed_view(runtime, principal.user_id, order_id, stp)
-    return _cancel_answer(view, cancel_id, ts_ms)
+    return _cancel_answer(await _closed_view(runtime, order), cancel_id, ts_ms)
 
 
 async def cancel_all(runtime: Runtime, principal: Principal, params: Params) -> list[dict[str, Any]]:
     """Cancel every open order in one symbol (DELETE /api/v3/openOrders); none open is -2011."""
     market = params.market(runtime)
     holder = runtime.engine.state.accounts.get(principal.user_id)
-    stps = {o.id: o.stp for o in holder.orders.values() if o.symbol == market.symbol} if holder else {}
-    if not stps:
+    live = {o.id: o for o in holder.orders.values() if o.symbol == market.symbol} if holder else {}
+    if not live:
         raise UNKNOWN_ORDER_CANCEL
     events = await runtime.submit(CancelAll(principal.user_id, market.symbol))
     for event in events:
@@ -308,7 +340,12 @@ async def cancel_all(runtime: Runtime, principal: Principal, params: Params) -> 
     answers = []
     for event in events:
         if isinstance(event, OrderCancelled):
-            view = await _closed_view(runtime, principal.user_id, event.order_id, stps[event.order_id])
+            order = live.get(event.order_id)
+            view = await (
+                _closed_view(runtime, order)
+                if order is not None  # else placed while this request was queued: no copy of it here
+                else _projected_view(runtime, principal.user_id, event.order_id, None)
+            )
             answers.append(_cancel_answer(view, None, event.ts // NS_PER_MS))
     return answers
 
