@@ -25,13 +25,18 @@ def test_a_tiny_run_acknowledges_orders_and_delivers_book_diffs() -> None:
     figures = run_api_bench(options)
     assert figures["orders_per_s"] > 0
     assert figures["phases"]["throughput"]["answers"].get("place 201", 0) > 0
+    # The WebSocket API loop places and cancels too: its placements answer 200, resting ones are cancelled.
+    ws_api = figures["phases"]["ws_api"]["answers"]
+    assert ws_api.get("place 200", 0) > 0 and ws_api.get("cancel 200", 0) > 0
+    assert figures["ws_api_orders_per_s"] > 0
     assert figures["phases"]["paced"]["answers"].get("place 201", 0) > 0
     assert figures["floor_requests_per_s"] > 0
     assert figures["ws_subscribers"] == 10
     assert figures["phases"]["websocket"]["diffs_received"] > 0
     assert figures["ws_gaps"] == 0 and figures["ws_drops"] == 0
     assert figures["p99_ms"] >= figures["p50_ms"] > 0
-    assert all(figures["phases"][name]["server_cpu_us_per_request"] > 0 for name in ("throughput", "floor"))
+    loops = ("throughput", "ws_api", "floor")
+    assert all(figures["phases"][name]["server_cpu_us_per_request"] > 0 for name in loops)
 
 
 def test_server_cpu_counts_its_child_processes(tmp_path: Path) -> None:

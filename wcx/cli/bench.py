@@ -72,7 +72,8 @@ def api(
         False, help="Clients ACK at once (hides the server's missing TCP_NODELAY)."
     ),
 ) -> None:
-    """A real `wcx serve` driven from client processes: order throughput, paced latency, WS fan-out, floor."""
+    """A real `wcx serve` driven from client processes: order throughput (REST and WebSocket API), paced
+    latency, WS fan-out, floor."""
     options = BenchOptions(
         seconds=seconds,
         clients=clients,
@@ -102,6 +103,7 @@ def api(
     print(
         f"acknowledged placements/s {figures['orders_per_s']:,.0f}, order commands/s "
         f"{figures['order_commands_per_s']:,.0f} = {figures['order_to_floor_ratio']:.2f} x the floor; "
+        f"over the WebSocket API {figures['ws_api_orders_per_s']:,.0f} placements/s; "
         f"WebSocket: {ws['gaps']} gaps, {ws['drops']} drops while sending {ws_rate:g} order commands/s; "
         f"CPU per delivered diff: server {ws['server_cpu_us_per_diff']:.1f} µs, subscribers "
         f"{ws['subscriber_cpu_us_per_diff']:.1f} µs; load average {ws['load_average'][0]:.2f} → "

@@ -9,10 +9,13 @@ that connect first and start together on a barrier:
 1. throughput: `clients` keep-alive connections in a closed loop, each signed request a placement
    (90 % resting limits 1–50 USDT from a fixed mid, 10 % IOC limits crossing the whole spread) or a
    cancel of an order the same key placed; latency from send to the last byte of the answer.
-2. floor: the same closed loop against `GET /healthz` (no auth, no engine, same middleware).
-3. paced: open loop at `paced_rate` order commands/s over a connection pool; latency is measured from
+2. ws-api: the same order mix in the same closed loop over the Binance WebSocket API (`/ws-api/v3`,
+   SIGNED `order.place` / `order.cancel`, one request at a time per connection,
+   `wcx.simulator.ws_api_client`): the order path without HTTP's per-request cost.
+3. floor: the same closed loop against `GET /healthz` (no auth, no engine, same middleware).
+4. paced: open loop at `paced_rate` order commands/s over a connection pool; latency is measured from
    each request's scheduled send time, so a server that falls behind shows its queueing.
-4. WebSocket: `ws_subscribers` connections subscribed to `book.BTC-USDT`, while another process
+5. WebSocket: `ws_subscribers` connections subscribed to `book.BTC-USDT`, while another process
    sends order commands at `ws_rate`/s; delivery delay = receive time − the diff's `ts` (engine time,
    ns since the epoch, same host clock, taken when the frame is read); the prev_seq chain is
    checked. The subscribers are bare WebSocket clients (`wcx.simulator.book_watcher`) so that
@@ -41,7 +44,7 @@ import tempfile
 import time
 from array import array
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -54,6 +57,7 @@ import uvloop
 from wcx.api.auth.signing import hmac_signature, message
 from wcx.runtime import read_lock_info
 from wcx.simulator.book_watcher import BookWatcher, watch
+from wcx.simulator.ws_api_client import WsApiConnection
 
 SYMBOL = "BTC-USDT"
 MID = 65_000
@@ -230,6 +234,10 @@ class HttpConnection:
             self._writer.close()
             self._reader = self._writer = None
 
+    async def send(self, request: Request) -> tuple[int, bytes]:
+        """(status, body) of a `Request`, signed if it has a trader."""
+        return await self.request(request.method, request.target, request.body, request.headers())
+
     async def request(self, method: str, target: str, body: bytes, headers: str) -> tuple[int, bytes]:
         """(status, body); `headers` are extra header lines, each ending in CRLF."""
         if self._writer is None:
@@ -250,6 +258,32 @@ class HttpConnection:
             self.close()  # the server closed an idle keep-alive connection; the next request reconnects
             raise
         return int(answer[9:12]), payload
+
+
+class WsApiChannel(WsApiConnection):
+    """A WebSocket API connection sending `WsApiOrderTraffic` requests (method in `target`)."""
+
+    async def send(self, request: Request) -> tuple[int, bytes]:
+        """(status, the answer frame) of a signed request."""
+        assert request.trader is not None, "WebSocket API order requests are signed"
+        credential = request.trader.credential
+        return await self.call(request.target, orjson.loads(request.body), credential.key, credential.secret)
+
+
+class Channel(Protocol):
+    """A connection the load loops send `Request`s over, one at a time."""
+
+    async def connect(self) -> None:
+        """Open it."""
+        ...
+
+    async def send(self, request: Request) -> tuple[int, bytes]:
+        """(status, answer) of one request."""
+        ...
+
+    def close(self) -> None:
+        """Drop it."""
+        ...
 
 
 # --- traffic -----------------------------------------------------------------------------------------
@@ -306,7 +340,20 @@ class FloorTraffic:
         """Nothing to learn."""
 
 
-class OrderTraffic:
+@dataclass(slots=True)
+class OrderIntent:
+    """The next order command of the mix, before a protocol encodes it: a cancel or a placement."""
+
+    trader: Trader
+    cancel_id: int = 0
+    """The order to cancel; 0 for a placement."""
+    buy: bool = False
+    price: int = 0
+    ioc: bool = False
+    client_order_id: str = ""
+
+
+class OrderMix:
     """Placements (resting and crossing limits) and cancels, round-robin over API keys."""
 
     def __init__(self, credentials: tuple[Credential, ...], seed: int) -> None:
@@ -316,22 +363,44 @@ class OrderTraffic:
         self._prefix = f"b{seed}-{secrets.token_hex(3)}-"
         self._placed = 0
 
-    def next(self) -> Request:
+    def next(self) -> OrderIntent:
         """A cancel of the trader's oldest order, or a new placement."""
         trader = self._traders[self._turn % len(self._traders)]
         self._turn += 1
         rng = self._rng
         if trader.resting and (len(trader.resting) >= RESTING_PER_KEY or rng.random() < CANCEL_SHARE):
-            return Request("cancel", "DELETE", f"/api/v1/orders/{trader.resting.popleft()}", b"", trader)
+            return OrderIntent(trader, cancel_id=trader.resting.popleft())
         buy = rng.random() < 0.5
-        order: dict[str, str] = {"symbol": SYMBOL, "side": "buy" if buy else "sell", "quantity": QUANTITY}
-        if rng.random() < CROSSING_SHARE:
-            order |= {"price": str(MID + (SPREAD_LEVELS + 1) * (1 if buy else -1)), "time_in_force": "ioc"}
-        else:
-            order["price"] = str(MID + rng.randint(1, SPREAD_LEVELS) * (-1 if buy else 1))
         self._placed += 1
-        order["client_order_id"] = f"{self._prefix}{self._placed}"
-        return Request("place", "POST", "/api/v1/orders", orjson.dumps(order), trader)
+        client_order_id = f"{self._prefix}{self._placed}"
+        if rng.random() < CROSSING_SHARE:
+            price = MID + (SPREAD_LEVELS + 1) * (1 if buy else -1)
+            return OrderIntent(trader, buy=buy, price=price, ioc=True, client_order_id=client_order_id)
+        price = MID + rng.randint(1, SPREAD_LEVELS) * (-1 if buy else 1)
+        return OrderIntent(trader, buy=buy, price=price, client_order_id=client_order_id)
+
+
+class OrderTraffic:
+    """The order mix as signed `/api/v1` requests."""
+
+    def __init__(self, credentials: tuple[Credential, ...], seed: int) -> None:
+        self._mix = OrderMix(credentials, seed)
+
+    def next(self) -> Request:
+        """The next placement or cancel."""
+        intent = self._mix.next()
+        if intent.cancel_id:
+            return Request("cancel", "DELETE", f"/api/v1/orders/{intent.cancel_id}", b"", intent.trader)
+        order = {
+            "symbol": SYMBOL,
+            "side": "buy" if intent.buy else "sell",
+            "quantity": QUANTITY,
+            "price": str(intent.price),
+            "client_order_id": intent.client_order_id,
+        }
+        if intent.ioc:
+            order["time_in_force"] = "ioc"
+        return Request("place", "POST", "/api/v1/orders", orjson.dumps(order), intent.trader)
 
     def done(self, request: Request, status: int, body: bytes) -> None:
         """Remember a placement that rests, so it is cancelled later."""
@@ -339,6 +408,39 @@ class OrderTraffic:
             placed = orjson.loads(body)
             if placed["status"] == "open":
                 request.trader.resting.append(placed["order_id"])
+
+
+class WsApiOrderTraffic:
+    """The order mix as Binance WebSocket API requests (`order.place` / `order.cancel`, SIGNED)."""
+
+    def __init__(self, credentials: tuple[Credential, ...], seed: int) -> None:
+        self._mix = OrderMix(credentials, seed)
+
+    def next(self) -> Request:
+        """The next placement or cancel; `target` is the method, `body` the parameters to sign."""
+        intent = self._mix.next()
+        symbol = SYMBOL.replace("-", "")
+        if intent.cancel_id:
+            params: dict[str, Any] = {"symbol": symbol, "orderId": intent.cancel_id}
+            return Request("cancel", "WS", "order.cancel", orjson.dumps(params), intent.trader)
+        params = {
+            "symbol": symbol,
+            "side": "BUY" if intent.buy else "SELL",
+            "type": "LIMIT",
+            "timeInForce": "IOC" if intent.ioc else "GTC",
+            "quantity": QUANTITY,
+            "price": str(intent.price),
+            "newClientOrderId": intent.client_order_id,
+            "newOrderRespType": "RESULT",
+        }
+        return Request("place", "WS", "order.place", orjson.dumps(params), intent.trader)
+
+    def done(self, request: Request, status: int, body: bytes) -> None:
+        """Remember a placement that rests, so it is cancelled later."""
+        if request.kind == "place" and status == 200 and request.trader is not None:
+            placed = orjson.loads(body)["result"]
+            if placed["status"] == "NEW":
+                request.trader.resting.append(placed["orderId"])
 
 
 @dataclass(slots=True)
@@ -368,13 +470,11 @@ class Tally:
         return sum(n for key, n in self.answers.items() if key.startswith(f"{kind} 2"))
 
 
-async def _exchange(connection: HttpConnection, traffic: Traffic, tally: Tally, started: float) -> None:
+async def _exchange(connection: Channel, traffic: Traffic, tally: Tally, started: float) -> None:
     """Send the next request and record its latency from `started` (send time, or scheduled time)."""
     request = traffic.next()
     try:
-        status, body = await connection.request(
-            request.method, request.target, request.body, request.headers()
-        )
+        status, body = await connection.send(request)
     except (asyncio.IncompleteReadError, ConnectionError):
         tally.answers[f"{request.kind} disconnected"] += 1
         return
@@ -383,9 +483,7 @@ async def _exchange(connection: HttpConnection, traffic: Traffic, tally: Tally, 
     traffic.done(request, status, body)
 
 
-async def closed_loop(
-    connections: list[HttpConnection], traffic: Traffic, seconds: float, tally: Tally
-) -> None:
+async def closed_loop(connections: Sequence[Channel], traffic: Traffic, seconds: float, tally: Tally) -> None:
     """Every connection sends its next request as soon as the previous one is answered."""
     deadline = time.perf_counter() + seconds
 
@@ -397,10 +495,10 @@ async def closed_loop(
 
 
 async def open_loop(
-    connections: list[HttpConnection], traffic: Traffic, rate: float, seconds: float, tally: Tally
+    connections: Sequence[Channel], traffic: Traffic, rate: float, seconds: float, tally: Tally
 ) -> None:
     """Requests on a fixed schedule; one waits for a free connection, and that wait counts as latency."""
-    pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
+    pool: asyncio.Queue[Channel] = asyncio.Queue()
     for connection in connections:
         pool.put_nowait(connection)
     tasks: set[asyncio.Task[None]] = set()
@@ -460,7 +558,8 @@ async def subscribers(
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """What one client process does: `kind` is orders | floor (HTTP loops) or subscribers."""
+    """What one client process does: `kind` is orders | floor (HTTP loops), ws-api (WebSocket API order
+    loop) or subscribers."""
 
     kind: str
     host: str
@@ -478,8 +577,14 @@ async def _run_job(job: Job, barrier: Barrier) -> Tally:
     if job.kind == "subscribers":
         await subscribers(job.host, job.port, job.connections, barrier, job.seconds, tally)
         return tally
-    traffic: Traffic = FloorTraffic() if job.kind == "floor" else OrderTraffic(job.credentials, job.seed)
-    connections = [HttpConnection(job.host, job.port, job.quickack) for _ in range(job.connections)]
+    traffic: Traffic
+    connections: list[Channel]
+    if job.kind == "ws-api":
+        traffic = WsApiOrderTraffic(job.credentials, job.seed)
+        connections = [WsApiChannel(job.host, job.port) for _ in range(job.connections)]
+    else:
+        traffic = FloorTraffic() if job.kind == "floor" else OrderTraffic(job.credentials, job.seed)
+        connections = [HttpConnection(job.host, job.port, job.quickack) for _ in range(job.connections)]
     await asyncio.gather(*(connection.connect() for connection in connections))
     await asyncio.to_thread(barrier.wait)
     cpu, wall = time.process_time(), time.perf_counter()
@@ -590,10 +695,10 @@ def phase_figures(phase: PhaseResult) -> dict[str, Any]:
     }
 
 
-def http_jobs(
+def loop_jobs(
     kind: str, server: ServerProcess, options: BenchOptions, credentials: list[Credential], rate: float = 0.0
 ) -> list[Job]:
-    """One job per client process, the connections and API keys split between them."""
+    """The jobs of a closed- or open-loop phase: one per client process, connections and keys split."""
     host, port = server.address
     total = options.paced_connections if rate else options.clients
     procs = max(1, min(options.client_procs, total))
@@ -619,9 +724,10 @@ def run_api_bench(options: BenchOptions) -> dict[str, Any]:
 def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Credential]) -> dict[str, Any]:
     host, port = server.address
     seconds = options.seconds
-    throughput = run_phase("throughput", server, http_jobs("orders", server, options, credentials), seconds)
-    floor = run_phase("floor", server, http_jobs("floor", server, options, credentials), seconds)
-    paced_jobs = http_jobs("orders", server, options, credentials, rate=options.paced_rate)
+    throughput = run_phase("throughput", server, loop_jobs("orders", server, options, credentials), seconds)
+    ws_api = run_phase("ws_api", server, loop_jobs("ws-api", server, options, credentials), seconds)
+    floor = run_phase("floor", server, loop_jobs("floor", server, options, credentials), seconds)
+    paced_jobs = loop_jobs("orders", server, options, credentials, rate=options.paced_rate)
     paced = run_phase("paced", server, paced_jobs, seconds)
     feed = Job("orders", host, port, seconds, 16, tuple(credentials), options.ws_rate, 99, options.quickack)
     watchers = [
@@ -629,7 +735,7 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
         for size in _split(options.ws_subscribers, max(1, min(options.ws_procs, options.ws_subscribers)))
     ]
     ws = run_phase("websocket", server, [feed, *watchers], seconds)
-    phases = {phase.name: phase_figures(phase) for phase in (throughput, floor, paced)}
+    phases = {phase.name: phase_figures(phase) for phase in (throughput, ws_api, floor, paced)}
     subscribers_tally = ws.tallies.get("subscribers", Tally())
     delivery = latency_figures(subscribers_tally)
     diffs = len(subscribers_tally.latencies_ms)
@@ -654,6 +760,9 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
         "order_commands_per_s": commands_rate,
         "p50_ms": phases["throughput"]["p50_ms"],
         "p99_ms": phases["throughput"]["p99_ms"],
+        "ws_api_orders_per_s": phases["ws_api"]["placed_per_s"],
+        "ws_api_order_commands_per_s": phases["ws_api"]["order_commands_per_s"],
+        "ws_api_p99_ms": phases["ws_api"]["p99_ms"],
         "paced_rate": options.paced_rate,
         "paced_2000_p50_ms": phases["paced"]["p50_ms"],
         "paced_2000_p99_ms": phases["paced"]["p99_ms"],
@@ -675,11 +784,12 @@ def _measure(server: ServerProcess, options: BenchOptions, credentials: list[Cre
 
 def iter_rows(figures: dict[str, Any]) -> Iterator[tuple[str, ...]]:
     """(phase, rate, p50, p99, p99.9, client CPU, server CPU, server CPU per request) rows for a table."""
-    for name in ("throughput", "floor", "paced"):
+    labels = {"throughput": "orders", "ws_api": "ws-api orders", "floor": "floor", "paced": "paced"}
+    for name, label in labels.items():
         phase = figures["phases"][name]
         rate = phase["requests_per_s"] if name == "floor" else phase["order_commands_per_s"]
         yield (
-            "orders" if name == "throughput" else name,
+            label,
             f"{rate:,.0f}",
             f"{phase['p50_ms']:.2f}",
             f"{phase['p99_ms']:.2f}",

