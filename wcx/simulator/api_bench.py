@@ -60,6 +60,7 @@ from wcx.simulator.book_watcher import BookWatcher, watch
 from wcx.simulator.ws_api_client import WsApiConnection
 
 SYMBOL = "BTC-USDT"
+BINANCE_SYMBOL = SYMBOL.replace("-", "")
 MID = 65_000
 SPREAD_LEVELS = 50
 """Resting limits are 1..SPREAD_LEVELS whole USDT away from MID; crossing ones go beyond all of them."""
@@ -265,9 +266,9 @@ class WsApiChannel(WsApiConnection):
 
     async def send(self, request: Request) -> tuple[int, bytes]:
         """(status, the answer frame) of a signed request."""
-        assert request.trader is not None, "WebSocket API order requests are signed"
+        assert request.trader is not None and request.params is not None, "a signed WebSocket API request"
         credential = request.trader.credential
-        return await self.call(request.target, orjson.loads(request.body), credential.key, credential.secret)
+        return await self.call(request.target, request.params, credential.key, credential.secret)
 
 
 class Channel(Protocol):
@@ -299,13 +300,15 @@ class Trader:
 
 @dataclass(slots=True)
 class Request:
-    """One request to send; `trader` signs it and learns the order it placed."""
+    """One request to send; `trader` signs it and learns the order it placed. A WebSocket API request
+    has method "WS", the API method as `target` and its parameters (before signing) in `params`."""
 
     kind: str
     method: str
     target: str
     body: bytes = b""
     trader: Trader | None = None
+    params: dict[str, Any] | None = None
 
     def headers(self) -> str:
         """The X-WCX-* signature headers (none for an unsigned request)."""
@@ -417,14 +420,13 @@ class WsApiOrderTraffic:
         self._mix = OrderMix(credentials, seed)
 
     def next(self) -> Request:
-        """The next placement or cancel; `target` is the method, `body` the parameters to sign."""
+        """The next placement or cancel."""
         intent = self._mix.next()
-        symbol = SYMBOL.replace("-", "")
         if intent.cancel_id:
-            params: dict[str, Any] = {"symbol": symbol, "orderId": intent.cancel_id}
-            return Request("cancel", "WS", "order.cancel", orjson.dumps(params), intent.trader)
+            params: dict[str, Any] = {"symbol": BINANCE_SYMBOL, "orderId": intent.cancel_id}
+            return Request("cancel", "WS", "order.cancel", trader=intent.trader, params=params)
         params = {
-            "symbol": symbol,
+            "symbol": BINANCE_SYMBOL,
             "side": "BUY" if intent.buy else "SELL",
             "type": "LIMIT",
             "timeInForce": "IOC" if intent.ioc else "GTC",
@@ -433,7 +435,7 @@ class WsApiOrderTraffic:
             "newClientOrderId": intent.client_order_id,
             "newOrderRespType": "RESULT",
         }
-        return Request("place", "WS", "order.place", orjson.dumps(params), intent.trader)
+        return Request("place", "WS", "order.place", trader=intent.trader, params=params)
 
     def done(self, request: Request, status: int, body: bytes) -> None:
         """Remember a placement that rests, so it is cancelled later."""
@@ -487,7 +489,7 @@ async def closed_loop(connections: Sequence[Channel], traffic: Traffic, seconds:
     """Every connection sends its next request as soon as the previous one is answered."""
     deadline = time.perf_counter() + seconds
 
-    async def worker(connection: HttpConnection) -> None:
+    async def worker(connection: Channel) -> None:
         while (now := time.perf_counter()) < deadline:
             await _exchange(connection, traffic, tally, now)
 

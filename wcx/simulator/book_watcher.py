@@ -20,11 +20,21 @@ from typing import cast
 
 import orjson
 
-_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
+TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
+"""Frame opcodes (RFC 6455 §5.2)."""
 
 
 class HandshakeError(ConnectionError):
     """The server did not switch protocols."""
+
+
+def upgrade_request(host: str, port: int, path: str) -> bytes:
+    """An HTTP/1.1 upgrade of `path` to a WebSocket, with a fresh key and no extensions."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:
@@ -73,8 +83,8 @@ class BookWatcher(asyncio.Protocol):
 
     def __init__(self, host: str, port: int, channel: str) -> None:
         self.host, self.port = host, port
-        self.subscribe = client_frame(_TEXT, orjson.dumps({"op": "subscribe", "channels": [channel]}))
-        self.unsubscribe = client_frame(_TEXT, orjson.dumps({"op": "unsubscribe", "channels": [channel]}))
+        self.subscribe = client_frame(TEXT, orjson.dumps({"op": "subscribe", "channels": [channel]}))
+        self.unsubscribe = client_frame(TEXT, orjson.dumps({"op": "unsubscribe", "channels": [channel]}))
         self.ready = asyncio.get_running_loop().create_future()
         self.measuring = False
         self.delays_ms: array[float] = array("d")
@@ -90,11 +100,7 @@ class BookWatcher(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the upgrade request."""
         self._transport = cast(asyncio.Transport, transport)  # uvloop's does not subclass asyncio's
-        key = base64.b64encode(os.urandom(16)).decode()
-        self._transport.write(
-            f"GET /ws HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
+        self._transport.write(upgrade_request(self.host, self.port, "/ws"))
 
     def data_received(self, data: bytes) -> None:
         """Handle every whole frame that arrived; the read's time is every message's arrival time."""
@@ -112,11 +118,11 @@ class BookWatcher(asyncio.Protocol):
             self._upgraded = True
             self._write(self.subscribe)
         for opcode, payload in _unmasked_frames(buffer):
-            if opcode == _TEXT:
+            if opcode == TEXT:
                 self._message(payload, received)
-            elif opcode == _PING:
-                self._write(client_frame(_PONG, payload))
-            elif opcode == _CLOSE:
+            elif opcode == PING:
+                self._write(client_frame(PONG, payload))
+            elif opcode == CLOSE:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 self.dropped = not self._closing
                 self.close()
@@ -152,7 +158,7 @@ class BookWatcher(asyncio.Protocol):
     def close(self) -> None:
         """Send a close frame (once) and drop the connection."""
         if not self._closing and self._upgraded:
-            self._write(client_frame(_CLOSE, (1000).to_bytes(2, "big")))
+            self._write(client_frame(CLOSE, (1000).to_bytes(2, "big")))
         self._closing = True
         if self._transport is not None:
             self._transport.close()

@@ -10,8 +10,6 @@ then the hex HMAC-SHA256 of every parameter sorted by name as `k=v&...`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import time
 from typing import Any
 
@@ -19,9 +17,8 @@ import orjson
 
 from wcx.api.auth.signing import hmac_signature
 from wcx.api.binance.signed import ws_payload
-from wcx.simulator.book_watcher import HandshakeError, client_frame
+from wcx.simulator.book_watcher import CLOSE, PING, PONG, TEXT, HandshakeError, client_frame, upgrade_request
 
-_TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
 PATH = "/ws-api/v3"
 
 
@@ -49,11 +46,7 @@ class WsApiConnection:
     async def connect(self) -> None:
         """Open the TCP connection and upgrade it."""
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self._writer.write(
-            f"GET {PATH} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
+        self._writer.write(upgrade_request(self.host, self.port, PATH))
         answer = await self._reader.readuntil(b"\r\n\r\n")
         if not answer.startswith(b"HTTP/1.1 101"):
             self.close()
@@ -67,16 +60,16 @@ class WsApiConnection:
         params["signature"] = hmac_signature(secret, ws_payload(params))
         self._next_id += 1
         request = {"id": self._next_id, "method": method, "params": params}
-        self._writer.write(client_frame(_TEXT, orjson.dumps(request)))
+        self._writer.write(client_frame(TEXT, orjson.dumps(request)))
         while True:
             opcode, payload = await _read_frame(self._reader)
-            if opcode == _TEXT:
+            if opcode == TEXT:
                 answer = orjson.loads(payload)
                 if answer.get("id") == self._next_id:
                     return int(answer["status"]), payload
-            elif opcode == _PING:
-                self._writer.write(client_frame(_PONG, payload))
-            elif opcode == _CLOSE:
+            elif opcode == PING:
+                self._writer.write(client_frame(PONG, payload))
+            elif opcode == CLOSE:
                 self.close()
                 raise ConnectionError(f"the server closed the WebSocket: {payload[:2].hex()}")
 

@@ -341,11 +341,10 @@ async def cancel_all(runtime: Runtime, principal: Principal, params: Params) -> 
     for event in events:
         if isinstance(event, OrderCancelled):
             order = live.get(event.order_id)
-            view = await (
-                _closed_view(runtime, order)
-                if order is not None  # else placed while this request was queued: no copy of it here
-                else _projected_view(runtime, principal.user_id, event.order_id, None)
-            )
+            if order is not None:
+                view = await _closed_view(runtime, order)
+            else:  # placed while this request was queued: no copy of it here
+                view = await _projected_view(runtime, principal.user_id, event.order_id, None)
             answers.append(_cancel_answer(view, None, event.ts // NS_PER_MS))
     return answers
 
