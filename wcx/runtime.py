@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from prometheus_client import Counter
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,6 +52,13 @@ from wcx.store.schema import projector_checkpoints
 from wcx.stream import Bus, Publisher, create_bus
 
 log = get_logger(__name__)
+
+
+@functools.cache
+def _labelled(metric: Counter, value: str) -> Counter:
+    """The metric's child for one label value, looked up once (`labels()` takes a lock and validates)."""
+    return metric.labels(value)
+
 
 LOCK_FILE = "wcx.lock"
 LOCK_PROBE_GRACE_S = 0.5
@@ -377,22 +386,21 @@ class Runtime:
 
     async def submit(self, command: Command) -> list[Event]:
         """Sequence one command and wait for its durable events (counted and timed in the metrics)."""
-        kind = type(command).__name__
-        ENGINE_REQUESTS.labels(kind).inc()
+        _labelled(ENGINE_REQUESTS, type(command).__name__).inc()
         started = time.perf_counter()
         try:
             events = await self.port.submit(command)
         except SequencerFailedError:
-            ENGINE_ERRORS.labels("sequencer_failed").inc()
+            _labelled(ENGINE_ERRORS, "sequencer_failed").inc()
             raise
         if isinstance(command, PlaceOrder):
             ORDER_PROCESSING_SECONDS.observe(time.perf_counter() - started)
         for event in events:
             if isinstance(event, OrderRejected | CommandRejected):
-                ENGINE_ERRORS.labels(event.code.value).inc()
+                _labelled(ENGINE_ERRORS, event.code.value).inc()
         if isinstance(command, PlaceOrder):
             rejected = any(isinstance(e, OrderRejected) for e in events)
-            ORDERS_PROCESSED.labels("rejected" if rejected else "accepted").inc()
+            _labelled(ORDERS_PROCESSED, "rejected" if rejected else "accepted").inc()
         return events
 
     async def submit_many(self, commands: Sequence[Command]) -> list[list[Event]]:
