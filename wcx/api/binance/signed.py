@@ -105,14 +105,14 @@ def _ws_value(value: Any) -> str:
 
 
 async def ws_principal(
-    runtime: Runtime, params: dict[str, Any], permission: Permission, ip: str | None
+    runtime: Runtime, params: dict[str, Any], parsed: Params, permission: Permission, ip: str | None
 ) -> Principal:
-    """Authenticate a signed WebSocket API request from its `params`."""
+    """Authenticate a signed WebSocket API request from its raw `params` and their parsed form."""
     key, signature = params.get("apiKey"), params.get("signature")
     return await check(
         runtime,
         key=key if isinstance(key, str) else None,
-        params=Params.of({k: v for k, v in params.items() if k != "signature"}),
+        params=parsed,
         signed=ws_payload(params),
         signature=signature if isinstance(signature, str) else None,
         permission=permission,

@@ -134,9 +134,10 @@ class _ApiConnection(Connection):
         state = self.websocket.app.state
         if method in SIGNED:
             permission, call = SIGNED[method]
-            principal = await ws_principal(self.runtime, params, permission, ip)
+            # Everything but the signature, apiKey included: it is checked like any other parameter.
+            parsed = Params.of({k: v for k, v in params.items() if k != "signature"})
+            principal = await ws_principal(self.runtime, params, parsed, permission, ip)
             decision = await limits.take(state, limits.bucket_of(principal), PRIVATE_LIMIT)
-            parsed = Params.of({k: v for k, v in params.items() if k not in ("signature", "apiKey")})
             return await call(self, principal, parsed), decision
         decision = await limits.take(state, f"ip:{ip or 'unknown'}", PUBLIC_LIMIT)
         if method == "ping":
