@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from itertools import count, islice
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,8 +15,17 @@ from typing import Any, TypeVar
 import pytest
 
 from wcx.engine import CreditDeposit, Engine, Event
-from wcx.journal import JournalWriter, SnapshotWriter, list_snapshots, read_records, replay
+from wcx.journal import (
+    JournalWriter,
+    Record,
+    SnapshotWriter,
+    list_segments,
+    list_snapshots,
+    read_records,
+    replay,
+)
 from wcx.sequencer import Sequencer, SequencerClosedError, SequencerFailedError
+from wcx.sequencer.sequencer import Journal
 from wcx.testing.crash_child import command_stream
 
 T = TypeVar("T")
@@ -28,8 +39,26 @@ def stream(seed: int = 3) -> Iterator[Any]:
     return command_stream(seed, fresh=True)
 
 
-class SlowJournal(JournalWriter):
-    """A real journal whose sync waits until the test lets it finish."""
+class ThreadSyncedJournal:
+    """A journal that is not a file journal (like the cluster's), so the sequencer syncs it in a thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.writer = JournalWriter(data_dir)
+        self.last_seq, self.last_ts = self.writer.last_seq, self.writer.last_ts
+
+    def append(self, records: Sequence[Record]) -> None:
+        self.writer.append(records)
+        self.last_seq, self.last_ts = self.writer.last_seq, self.writer.last_ts
+
+    def sync(self) -> None:
+        self.writer.sync()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class SlowJournal(ThreadSyncedJournal):
+    """Its sync waits until the test lets it finish."""
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__(data_dir)
@@ -42,9 +71,25 @@ class SlowJournal(JournalWriter):
         super().sync()
 
 
-class FailingJournal(JournalWriter):
+class FailingJournal(ThreadSyncedJournal):
     def sync(self) -> None:
         raise OSError(5, "Input/output error")
+
+
+class UnsyncableJournal(JournalWriter):
+    """A file journal whose descriptor for the sync process names a pipe, which fdatasync refuses."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.pipe = os.pipe()
+
+    def fileno(self) -> int:
+        return self.pipe[0]
+
+    def close(self) -> None:
+        super().close()
+        for fd in self.pipe:
+            os.close(fd)
 
 
 class RecordingSnapshots(SnapshotWriter):
@@ -106,11 +151,38 @@ def test_commands_submitted_in_one_tick_share_one_fsync(tmp_path: Path) -> None:
 
 
 def test_nothing_is_acknowledged_or_published_before_the_fsync_returns(tmp_path: Path) -> None:
+    """A file journal: the sync process is stopped (SIGSTOP) while the batch waits for it."""
+    published: list[list[Event]] = []
+
+    async def scenario() -> None:
+        async with sequencer_over(tmp_path) as sequencer:
+            sequencer.add_listener(published.append)
+            helper = sequencer.sync_process_pid
+            assert helper is not None
+            os.kill(helper, signal.SIGSTOP)
+            try:
+                acked = sequencer.submit(CreditDeposit(1, "BTC", 5, "d1"))
+                await asyncio.sleep(0.2)
+                assert not acked.done()
+                assert published == []
+                assert [record[0] for record in read_records(tmp_path)] == [1]  # written, not yet durable
+            finally:
+                os.kill(helper, signal.SIGCONT)
+            events = await acked
+            assert [event.seq for event in events] == [1]
+            assert published == [events]
+            assert isinstance(sequencer.journal, JournalWriter) and sequencer.journal.syncs == 1
+
+    run(scenario())
+
+
+def test_a_journal_synced_in_a_thread_is_acknowledged_only_after_its_sync(tmp_path: Path) -> None:
     journal = SlowJournal(tmp_path)
     published: list[list[Event]] = []
 
     async def scenario() -> None:
         async with Sequencer(Engine(), journal, owns_journal=True) as sequencer:
+            assert sequencer.sync_process_pid is None
             sequencer.add_listener(published.append)
             acked = sequencer.submit(CreditDeposit(1, "BTC", 5, "d1"))
             assert await asyncio.to_thread(journal.entered.wait, 10)
@@ -123,6 +195,24 @@ def test_nothing_is_acknowledged_or_published_before_the_fsync_returns(tmp_path:
             assert published == [events]
 
     run(scenario())
+
+
+def test_the_sync_process_follows_the_journal_to_each_new_segment(tmp_path: Path) -> None:
+    """After a segment roll the helper syncs (holds) the new segment file, not the old one."""
+
+    async def scenario() -> tuple[set[str], list[Path]]:
+        sequencer = Sequencer(Engine(), JournalWriter(tmp_path, segment_bytes=4096), owns_journal=True)
+        async with sequencer:
+            for batch in range(40):
+                await sequencer.submit_many(list(islice(stream(batch), 5)))
+            helper = sequencer.sync_process_pid
+            held = {os.readlink(fd) for fd in Path(f"/proc/{helper}/fd").iterdir()}
+        return held, [path for _, path in list_segments(tmp_path)]
+
+    held, segments = run(scenario())
+    assert len(segments) > 3
+    assert str(segments[-1].resolve()) in held
+    assert not {str(path.resolve()) for path in segments[:-1]} & held
 
 
 def test_listeners_get_each_batch_in_seq_order_and_a_failing_one_is_logged(
@@ -203,14 +293,35 @@ def test_restart_after_stop_recovers_and_continues(tmp_path: Path) -> None:
     assert (replayed_seq, replayed.state_hash()) == (700, state_hash)
 
 
-def test_a_failed_fsync_fails_the_callers_and_stops_the_sequencer(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make_journal", "error"),
+    [(UnsyncableJournal, "Invalid argument"), (FailingJournal, "Input/output error")],
+)
+def test_a_failed_fsync_fails_the_callers_and_stops_the_sequencer(
+    tmp_path: Path, make_journal: Callable[[Path], Journal], error: str
+) -> None:
     async def scenario() -> None:
-        sequencer = Sequencer(Engine(), FailingJournal(tmp_path), owns_journal=True)
+        sequencer = Sequencer(Engine(), make_journal(tmp_path), owns_journal=True)
         async with sequencer:
-            with pytest.raises(SequencerFailedError, match="Input/output error"):
+            with pytest.raises(SequencerFailedError, match=error):
                 await sequencer.submit(CreditDeposit(1, "BTC", 5, "d1"))
             with pytest.raises(SequencerFailedError):
                 sequencer.submit(CreditDeposit(1, "BTC", 5, "d2"))
+
+    run(scenario())
+
+
+def test_a_sync_process_that_dies_fails_the_callers_and_stops_the_sequencer(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with sequencer_over(tmp_path) as sequencer:
+            await sequencer.submit(CreditDeposit(1, "BTC", 5, "d1"))
+            helper = sequencer.sync_process_pid
+            assert helper is not None
+            os.kill(helper, signal.SIGKILL)
+            with pytest.raises(SequencerFailedError, match="sync process exited"):
+                await sequencer.submit(CreditDeposit(1, "BTC", 5, "d2"))
+            with pytest.raises(SequencerFailedError):
+                sequencer.submit(CreditDeposit(1, "BTC", 5, "d3"))
 
     run(scenario())
 

@@ -240,6 +240,8 @@ class JournalWriter:
         self.last_ts = 0
         self._fd = -1
         self._size = 0
+        self.segment_first_seq = 0
+        """First seq of the segment being written: names the file behind `fileno()`."""
         self._failed: BaseException | None = None
         folder = journal_dir(self.data_dir)
         if not folder.is_dir():
@@ -266,6 +268,7 @@ class JournalWriter:
             elif len(segments) > 1:
                 self.last_ts = self._last_ts_of(*segments[-2])
             self._fd = os.open(path, os.O_WRONLY)
+            self.segment_first_seq = first
             self._size = os.lseek(self._fd, 0, os.SEEK_END)
             # A process killed after a write but before its fsync leaves records only in the page cache;
             # recovery applies them, so make them durable before anything depends on them.
@@ -311,6 +314,7 @@ class JournalWriter:
             self._fd = -1
         path = segment_path(self.data_dir, first_seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.segment_first_seq = first_seq
         header = encode_segment_header(first_seq)
         os.write(self._fd, header)
         os.fsync(self._fd)
@@ -329,7 +333,15 @@ class JournalWriter:
         except BaseException as exc:
             self._failed = exc
             raise
-        JOURNAL_FSYNC_SECONDS.observe(time.perf_counter() - started)
+        self.record_sync(time.perf_counter() - started)
+
+    def fileno(self) -> int:
+        """The descriptor of the segment being written (-1 before the first), for a sync elsewhere."""
+        return self._fd
+
+    def record_sync(self, seconds: float) -> None:
+        """Count a completed fdatasync of `fileno()`, here or in `wcx.journal.sync_process`."""
+        JOURNAL_FSYNC_SECONDS.observe(seconds)
         self.syncs += 1
 
     def close(self) -> None:

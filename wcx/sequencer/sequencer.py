@@ -2,8 +2,9 @@
 
 Every command submitted during one event-loop tick forms a batch. For a batch the sequencer
 assigns seq = last_seq + 1, … and one timestamp from the injected clock (never earlier than the
-previous batch's), appends the records to the journal, starts the fsync in a worker thread,
-applies the batch to the engine while the fsync runs, and only after the fsync returns resolves
+previous batch's), appends the records to the journal, starts the fsync (in a helper process for a
+file journal, `wcx.journal.sync_process`; in a worker thread for any other journal), applies the
+batch to the engine while the fsync runs, and only after the fsync returns resolves
 the callers' futures and calls the listeners. Commands that arrive while a batch is in flight
 form the next batch, so the batch size grows with the load (group commit).
 
@@ -35,6 +36,7 @@ from wcx.journal import (
     SnapshotWriter,
     recover,
 )
+from wcx.journal.sync_process import SyncProcess
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class Journal(Protocol):
         """Write records (no durability yet)."""
 
     def sync(self) -> None:
-        """Make every appended record durable; runs in a worker thread."""
+        """Make every appended record durable; runs in a worker thread (not for a `JournalWriter`)."""
 
     def close(self) -> None:
         """Release the files."""
@@ -113,6 +115,8 @@ class Sequencer:
         self._closing = False
         self._failure: BaseException | None = None
         self._sync_thread: ThreadPoolExecutor | None = None
+        self._sync_process: SyncProcess | None = None
+        self._file_journal: JournalWriter | None = None
         self._snapshot_thread: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -144,6 +148,11 @@ class Sequencer:
         return self._last_seq
 
     @property
+    def sync_process_pid(self) -> int | None:
+        """The process id of the file journal's sync helper while it runs (None for other journals)."""
+        return self._sync_process.pid if self._sync_process is not None else None
+
+    @property
     def snapshot_in_progress(self) -> bool:
         """Whether a snapshot is being written in the background."""
         return self._snapshot_future is not None and not self._snapshot_future.done()
@@ -161,7 +170,12 @@ class Sequencer:
         if self._task is not None:
             raise RuntimeError("sequencer already started")
         self._loop = asyncio.get_running_loop()
-        self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="wcx-journal-sync")
+        if isinstance(self.journal, JournalWriter):
+            self._file_journal = self.journal
+            self._sync_process = SyncProcess()
+            await self._sync_process.start()
+        else:
+            self._sync_thread = ThreadPoolExecutor(1, thread_name_prefix="wcx-journal-sync")
         self._snapshot_thread = ThreadPoolExecutor(1, thread_name_prefix="wcx-snapshot")
         self._task = self._loop.create_task(self._run(), name="wcx-sequencer")
 
@@ -177,6 +191,8 @@ class Sequencer:
         for pool in (self._sync_thread, self._snapshot_thread):
             if pool is not None:
                 pool.shutdown()
+        if self._sync_process is not None:
+            await self._sync_process.stop()
         if self._owns_journal:
             self.journal.close()
         self._task = None
@@ -249,18 +265,16 @@ class Sequencer:
         ts = max(self._clock(), self._last_ts)
         records = [(seq, ts, command) for seq, command in enumerate(commands, self._last_seq + 1)]
         self.journal.append(records)
-        # Wait until the worker holds the GIL and is entering fdatasync (which releases it); otherwise it
-        # would only start once this thread awaits, and the fsync would not overlap the engine at all.
-        started = threading.Event()
-        synced = self._loop.run_in_executor(self._sync_thread, _sync, self.journal, started)
-        started.wait()
+        synced = self._start_sync()
         try:
             apply = self.engine.apply
             results = [apply(seq, ts, command) for seq, ts, command in records]
         finally:
             # Never leave the worker syncing behind our back, even if the engine failed.
             await asyncio.wait([synced])
-        synced.result()
+        seconds = synced.result()
+        if self._file_journal is not None:
+            self._file_journal.record_sync(seconds)
         self._last_seq, self._last_ts = records[-1][0], ts
         self.batches += 1
         for future, start, count in self._in_flight:
@@ -275,6 +289,19 @@ class Sequencer:
                 except Exception:
                     logger.exception("sequencer listener %r failed; it keeps receiving events", listener)
         self._maybe_snapshot()
+
+    def _start_sync(self) -> asyncio.Future[Any]:
+        """Start making the appended records durable (a file journal's future has fdatasync's seconds)."""
+        assert self._loop is not None
+        if self._sync_process is not None and self._file_journal is not None:
+            journal = self._file_journal
+            return self._sync_process.sync(journal.fileno(), journal.segment_first_seq)
+        # Wait until the worker holds the GIL and is entering its sync (which releases it); otherwise it
+        # would only start once this thread awaits, and the sync would not overlap the engine at all.
+        started = threading.Event()
+        synced = self._loop.run_in_executor(self._sync_thread, _sync, self.journal, started)
+        started.wait()
+        return synced
 
     def _fail(self, exc: BaseException) -> None:
         logger.critical("sequencer stopped at seq %d: %r", self._last_seq, exc)
