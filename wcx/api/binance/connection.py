@@ -1,11 +1,17 @@
 """The WebSocket connection both Binance endpoints build on: a receive loop, a bounded outbound queue
-(a client that does not read is closed with 1013 instead of buffered for), and background tasks."""
+(a client that does not read is closed with 1013 instead of buffered for), and background tasks.
+
+The answers to a client's requests are sent by the receive loop itself once the request is handled,
+with whatever was queued meanwhile; a sender task carries what is queued between requests (stream
+events), so the common request → answer path costs no task switch. Messages leave in the order they
+were queued."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -29,7 +35,10 @@ class Connection:
     def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
         self.websocket = websocket
         self.runtime = runtime
-        self.outbound: asyncio.Queue[bytes] = asyncio.Queue(OUTBOUND_QUEUE)
+        self.outbound: deque[bytes] = deque()
+        self._queued = asyncio.Event()
+        self._sending = False
+        self._handling = False
         self.done = asyncio.Event()
         self.close_code: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -78,10 +87,12 @@ class Connection:
         """Queue a JSON message, or drop the client if it is too far behind."""
         if self.done.is_set():
             return
-        try:
-            self.outbound.put_nowait(orjson.dumps(message))
-        except asyncio.QueueFull:
+        if len(self.outbound) >= OUTBOUND_QUEUE:
             self.finish(CLOSE_SLOW_CONSUMER)
+            return
+        self.outbound.append(orjson.dumps(message))
+        if not (self._handling or self._sending):  # either sends this soon anyway
+            self._queued.set()
 
     async def _guard(self, body: Coroutine[Any, Any, None]) -> None:
         try:
@@ -94,10 +105,23 @@ class Connection:
             logger.exception("binance websocket connection failed")
             self.finish(CLOSE_SERVER_ERROR)
 
+    async def _flush(self) -> None:
+        """Send what is queued, unless another task is already doing so (it sends this too)."""
+        if self._sending:
+            return
+        self._sending = True
+        try:
+            send, outbound = self.websocket.send, self.outbound
+            while outbound:
+                await send({"type": "websocket.send", "text": outbound.popleft().decode()})
+        finally:
+            self._sending = False
+
     async def _send(self) -> None:
         while True:
-            payload = await self.outbound.get()
-            await self.websocket.send({"type": "websocket.send", "text": payload.decode()})
+            await self._queued.wait()
+            self._queued.clear()
+            await self._flush()
 
     async def _receive(self) -> None:
         while True:
@@ -106,10 +130,15 @@ class Connection:
                 self.finish(None)
                 return
             raw = message.get("text") or message.get("bytes") or b""
-            if len(raw) > MAX_MESSAGE_BYTES:
-                self.too_large()
-                continue
-            await self.handle(raw)
+            self._handling = True
+            try:
+                if len(raw) > MAX_MESSAGE_BYTES:
+                    self.too_large()
+                else:
+                    await self.handle(raw)
+            finally:
+                self._handling = False
+            await self._flush()
 
     def too_large(self) -> None:
         """Hook: a message over MAX_MESSAGE_BYTES was received (and ignored)."""

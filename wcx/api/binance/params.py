@@ -45,10 +45,8 @@ def market_by_symbol(runtime: Runtime, symbol: str) -> Market:
 class Params:
     """Parameters of one request, with typed accessors that raise Binance errors."""
 
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
-        self.values: dict[str, str] = {}
-        for name, value in pairs:
-            self.values.setdefault(name, value)
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
 
     @classmethod
     def parse(cls, query: bytes, body: bytes = b"") -> Params:
@@ -59,20 +57,25 @@ class Params:
             )
         except UnicodeDecodeError:
             raise BinanceError(-1100, "Illegal characters found in a parameter.") from None
-        return cls(pairs)
+        values: dict[str, str] = {}
+        for name, value in pairs:
+            values.setdefault(name, value)
+        return cls(values)
 
     @classmethod
     def of(cls, mapping: Mapping[str, object]) -> Params:
-        """From a WebSocket API `params` object (values as JSON gives them)."""
-        pairs = []
+        """From a WebSocket API `params` object (values as JSON gives them: str, int, float, bool)."""
+        values: dict[str, str] = {}
         for name, value in mapping.items():
-            if isinstance(value, bool):
-                pairs.append((name, "true" if value else "false"))
-            elif isinstance(value, int | str | float):
-                pairs.append((name, str(value)))
+            if isinstance(value, str):
+                values[name] = value
+            elif isinstance(value, bool):
+                values[name] = "true" if value else "false"
+            elif isinstance(value, int | float):
+                values[name] = str(value)
             else:
                 raise invalid(name)
-        return cls(pairs)
+        return cls(values)
 
     def text(self, name: str, *, required: bool = False, max_length: int = 64) -> str | None:
         """A string parameter (empty counts as absent)."""

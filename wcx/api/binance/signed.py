@@ -92,16 +92,19 @@ async def rest_principal(request: Request, params: Params, permission: Permissio
     )
 
 
+_JSON_BOOL = {True: "true", False: "false"}
+
+
 def ws_payload(params: dict[str, Any]) -> bytes:
     """What a WebSocket API signature covers: every parameter but `signature`, sorted, `k=v&...`."""
-    items = sorted((k, v) for k, v in params.items() if k != "signature")
-    return "&".join(f"{k}={_ws_value(v)}" for k, v in items).encode()
-
-
-def _ws_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    # Names are unique, so sorting the items compares names only; a value formats as str() would.
+    return "&".join(
+        [
+            f"{k}={_JSON_BOOL[v] if v.__class__ is bool else v}"
+            for k, v in sorted(params.items())
+            if k != "signature"
+        ]
+    ).encode()
 
 
 async def ws_principal(
