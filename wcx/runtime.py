@@ -215,8 +215,11 @@ class Runtime:
 
     @property
     def recovered(self) -> bool:
-        """Journal recovered (or the log replica caught up) and, on the cluster, still applying the log."""
+        """Journal recovered (or the log replica caught up), its sequencer not stopped by a failure and,
+        on the cluster, still applying the log."""
         if not self._recovered:
+            return False
+        if self._sequencer is not None and self._sequencer.failure is not None:
             return False
         if self._node is not None and self._node.failure is not None:
             return False

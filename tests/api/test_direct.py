@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from wcx.api import direct
 from wcx.api.app import create_app
 from wcx.api.auth.signing import hmac_signature, message
+from wcx.cluster import ClusterUnavailableError
 from wcx.runtime import Runtime
 
 from .conftest import BASE, User
@@ -169,3 +170,24 @@ async def test_a_placement_answers_as_fastapi_does(
 
 def _error(code: str, text: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": text}}
+
+
+async def test_a_cluster_that_does_not_answer_is_a_503_with_retry_after(
+    client: httpx.AsyncClient, runtime: Runtime, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    placed = await client.post("/api/v1/orders", json=limit("buy", "100", "1"), headers=alice.headers)
+    assert placed.status_code == 201, placed.text
+    resting = placed.json()
+
+    async def unavailable(command: object) -> list[object]:
+        raise ClusterUnavailableError("commands not acknowledged: no leader")
+
+    monkeypatch.setattr(runtime, "submit", unavailable)
+    for method, path, body in (
+        ("POST", "/api/v1/orders", limit("buy", "100", "1")),
+        ("DELETE", f"/api/v1/orders/{resting['order_id']}", None),
+    ):
+        answer = await client.request(method, path, json=body, headers=alice.headers)
+        assert answer.status_code == 503, (method, answer.text)
+        assert answer.json()["error"]["code"] == "ENGINE_UNAVAILABLE"
+        assert answer.headers["retry-after"] == "1"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import httpx
@@ -174,3 +176,18 @@ async def test_openapi_lists_public_and_private_paths(client: httpx.AsyncClient)
     for path in ("/api/v1/markets/{symbol}/book", "/api/v1/orders", "/api/v1/balances", "/api/v1/fills"):
         assert path in paths
     assert "/dev/credit" not in paths
+
+
+async def test_a_stopped_sequencer_makes_the_server_unready(
+    client: httpx.AsyncClient, runtime: Runtime, alice: User
+) -> None:
+    helper = runtime.sequencer.sync_process_pid
+    assert helper is not None
+    os.kill(helper, signal.SIGKILL)
+    order = {"symbol": "BTC-USDT", "side": "buy", "price": "1", "quantity": "10"}
+    refused = await client.post("/api/v1/orders", json=order, headers=alice.headers)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "ENGINE_UNAVAILABLE"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"journal": False, "database": True}

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wcx.api import trading
 from wcx.api.access import authorize
-from wcx.api.errors import ApiError, error_response, invalid_request
+from wcx.api.errors import ENGINE_DOWN, ApiError, engine_down_response, error_response, invalid_request
 from wcx.api.principal import Permission
 from wcx.api.public import runtime_of
 from wcx.api.schemas import OrderIn
@@ -72,6 +72,8 @@ async def _serve(scope: Scope, receive: Receive, send: Send, handler: Handler, s
         result = await handler(request, sub)
     except ApiError as exc:
         answer: Response = error_response(exc)
+    except ENGINE_DOWN as exc:
+        answer = engine_down_response(exc)
     except ValidationError as exc:
         answer = invalid_request(exc.errors())
     except InvalidBodyError as exc:

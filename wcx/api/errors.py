@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wcx.cluster import ClusterUnavailableError
 from wcx.engine import Reject
+from wcx.sequencer import SequencerFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -112,14 +113,32 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _engine_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # The cluster port retried the same command ids until its deadline: retrying is safe.
-    logger.warning("engine unavailable: %s", exc)
+ENGINE_DOWN = (ClusterUnavailableError, SequencerFailedError)
+"""Exceptions of a command the engine could not take: answered 503, never 500."""
+
+
+def engine_down_response(exc: Exception) -> JSONResponse:
+    """503 ENGINE_UNAVAILABLE for one of ENGINE_DOWN, saying whether a retry is safe."""
+    if isinstance(exc, ClusterUnavailableError):
+        # The cluster port retried the same command ids until its deadline: retrying is safe.
+        logger.warning("engine unavailable: %s", exc)
+        message, retry_after = "the matching engine did not answer in time; retry the request", "1"
+    else:
+        # The batch failed to become durable (or the engine failed): whether it reaches the journal is
+        # known only after the restart, so a retry must carry the same client_order_id (idempotent).
+        logger.error("engine stopped: %s", exc)
+        message = (
+            "the matching engine stopped and is restarting; the outcome of this request is unknown "
+            "until it is back: retry with the same client_order_id"
+        )
+        retry_after = "5"
     return JSONResponse(
-        error_body("ENGINE_UNAVAILABLE", "the matching engine did not answer in time; retry the request"),
-        status_code=503,
-        headers={"Retry-After": "1"},
+        error_body("ENGINE_UNAVAILABLE", message), status_code=503, headers={"Retry-After": retry_after}
     )
+
+
+async def _engine_down(_: Request, exc: Exception) -> JSONResponse:
+    return engine_down_response(exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -132,5 +151,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ClusterUnavailableError, _engine_unavailable)
+    for kind in ENGINE_DOWN:
+        app.add_exception_handler(kind, _engine_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -148,6 +148,11 @@ class Sequencer:
         return self._last_seq
 
     @property
+    def failure(self) -> BaseException | None:
+        """What stopped the sequencer for good (None while it runs)."""
+        return self._failure
+
+    @property
     def sync_process_pid(self) -> int | None:
         """The process id of the file journal's sync helper while it runs (None for other journals)."""
         return self._sync_process.pid if self._sync_process is not None else None
