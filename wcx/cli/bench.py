@@ -58,7 +58,7 @@ def engine(
 def api(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     seconds: float = typer.Option(10.0, help="Duration of each phase."),
-    clients: int = typer.Option(64, help="Keep-alive connections in the closed-loop phases."),
+    clients: int = typer.Option(128, help="Keep-alive connections in the closed-loop phases."),
     client_procs: int = typer.Option(1, help="Client processes for the HTTP phases."),
     paced_rate: float = typer.Option(2000.0, help="Order commands per second in the paced phase."),
     paced_connections: int = typer.Option(256, help="Connection pool of the paced phase."),

@@ -82,7 +82,7 @@ class BenchOptions:
     """Durations, concurrency and sizes of one run."""
 
     seconds: float = 10.0
-    clients: int = 64
+    clients: int = 128
     client_procs: int = 1
     paced_rate: float = 2000.0
     paced_connections: int = 256
