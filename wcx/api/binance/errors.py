@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from wcx.api.errors import ApiError
+from wcx.api.errors import ENGINE_DOWN, ApiError
 from wcx.engine import Reject
 
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
@@ -104,6 +104,14 @@ _API_CODES: dict[str, tuple[int, str, int]] = {
 }
 
 
+STATUS_UNKNOWN = BinanceError(
+    -1007,
+    "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    503,
+)
+"""The engine could not answer (stopped, or the cluster timed out): the order may or may not exist."""
+
+
 def from_api_error(exc: ApiError) -> BinanceError:
     """Our ApiError in Binance terms (unknown codes keep their message under -1000)."""
     code, msg, status = _API_CODES.get(
@@ -131,6 +139,8 @@ class BinanceRoute(APIRoute):
                 error = exc
             except ApiError as exc:
                 error = from_api_error(exc)
+            except ENGINE_DOWN:
+                error = STATUS_UNKNOWN
             except RequestValidationError:
                 error = BinanceError(-1100, "Illegal characters found in a parameter.")
             response = error_response(error)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wcx.api.binance.errors import (
+    STATUS_UNKNOWN,
     UNKNOWN_ORDER_CANCEL,
     UNKNOWN_ORDER_QUERY,
     BinanceError,
@@ -271,12 +272,7 @@ async def _projected_view(
     await runtime.projected()
     row = await queries.order_by_id(runtime.db, account, order_id)
     if row is None:  # the projector is behind by more than its wait; the cancel itself succeeded
-        raise BinanceError(
-            -1007,
-            "Timeout waiting for response from backend server. "
-            "Send status unknown; execution status unknown.",
-            503,
-        )
+        raise STATUS_UNKNOWN
     market = runtime.engine.state.markets[row.symbol]
     return order_view(Formats(runtime, market), row, stp)
 

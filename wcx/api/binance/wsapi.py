@@ -21,12 +21,12 @@ from fastapi import APIRouter, WebSocket
 from wcx.api.auth import principal_refusal
 from wcx.api.binance import limits, orders
 from wcx.api.binance.connection import Connection
-from wcx.api.binance.errors import BinanceError, from_api_error
+from wcx.api.binance.errors import STATUS_UNKNOWN, BinanceError, from_api_error
 from wcx.api.binance.market import exchange_info_body
 from wcx.api.binance.params import Params
 from wcx.api.binance.signed import ws_principal
 from wcx.api.binance.userstream import UserStream
-from wcx.api.errors import ApiError
+from wcx.api.errors import ENGINE_DOWN, ApiError
 from wcx.api.principal import Permission, Principal
 from wcx.api.ratelimit import PRIVATE_LIMIT, PUBLIC_LIMIT, Decision
 from wcx.stream import BusError, SlowConsumerError, Subscription, account_channel
@@ -125,6 +125,8 @@ class _ApiConnection(Connection):
             self._answer(request_id, error=exc, show=show_limits)
         except ApiError as exc:
             self._answer(request_id, error=from_api_error(exc), show=show_limits)
+        except ENGINE_DOWN:
+            self._answer(request_id, error=STATUS_UNKNOWN, show=show_limits)
         else:
             self._answer(request_id, result=result, decision=decision, show=show_limits)
 
