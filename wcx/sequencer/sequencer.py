@@ -116,7 +116,6 @@ class Sequencer:
         self._failure: BaseException | None = None
         self._sync_thread: ThreadPoolExecutor | None = None
         self._sync_process: SyncProcess | None = None
-        self._file_journal: JournalWriter | None = None
         self._snapshot_thread: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -176,7 +175,6 @@ class Sequencer:
             raise RuntimeError("sequencer already started")
         self._loop = asyncio.get_running_loop()
         if isinstance(self.journal, JournalWriter):
-            self._file_journal = self.journal
             self._sync_process = SyncProcess()
             await self._sync_process.start()
         else:
@@ -278,8 +276,8 @@ class Sequencer:
             # Never leave the worker syncing behind our back, even if the engine failed.
             await asyncio.wait([synced])
         seconds = synced.result()
-        if self._file_journal is not None:
-            self._file_journal.record_sync(seconds)
+        if isinstance(self.journal, JournalWriter):  # synced by the helper, which only reports it
+            self.journal.record_sync(seconds)
         self._last_seq, self._last_ts = records[-1][0], ts
         self.batches += 1
         for future, start, count in self._in_flight:
@@ -298,8 +296,8 @@ class Sequencer:
     def _start_sync(self) -> asyncio.Future[Any]:
         """Start making the appended records durable (a file journal's future has fdatasync's seconds)."""
         assert self._loop is not None
-        if self._sync_process is not None and self._file_journal is not None:
-            journal = self._file_journal
+        journal = self.journal
+        if self._sync_process is not None and isinstance(journal, JournalWriter):
             return self._sync_process.sync(journal.fileno(), journal.segment_first_seq)
         # Wait until the worker holds the GIL and is entering its sync (which releases it); otherwise it
         # would only start once this thread awaits, and the sync would not overlap the engine at all.

@@ -92,31 +92,27 @@ async def rest_principal(request: Request, params: Params, permission: Permissio
     )
 
 
-_JSON_BOOL = {True: "true", False: "false"}
-
-
 def ws_payload(params: dict[str, Any]) -> bytes:
-    """What a WebSocket API signature covers: every parameter but `signature`, sorted, `k=v&...`."""
-    # Names are unique, so sorting the items compares names only; a value formats as str() would.
-    return "&".join(
-        [
-            f"{k}={_JSON_BOOL[v] if v.__class__ is bool else v}"
-            for k, v in sorted(params.items())
-            if k != "signature"
-        ]
-    ).encode()
+    """What a WebSocket API signature covers: every parameter but `signature`, sorted, `k=v&...`, each
+    value as `Params.of` renders it (how a client signs)."""
+    return _payload(Params.of({k: v for k, v in params.items() if k != "signature"}))
+
+
+def _payload(parsed: Params) -> bytes:
+    return "&".join([f"{k}={v}" for k, v in sorted(parsed.values.items())]).encode()
 
 
 async def ws_principal(
     runtime: Runtime, params: dict[str, Any], parsed: Params, permission: Permission, ip: str | None
 ) -> Principal:
-    """Authenticate a signed WebSocket API request from its raw `params` and their parsed form."""
+    """Authenticate a signed WebSocket API request from its raw `params` and their parsed form (every
+    parameter but `signature`: what the signature covers)."""
     key, signature = params.get("apiKey"), params.get("signature")
     return await check(
         runtime,
         key=key if isinstance(key, str) else None,
         params=parsed,
-        signed=ws_payload(params),
+        signed=_payload(parsed),
         signature=signature if isinstance(signature, str) else None,
         permission=permission,
         ip=ip,
